@@ -1,0 +1,157 @@
+use std::fmt;
+
+use crate::{AeadAlg, CryptoError, Secret};
+
+/// A P-256 public key in SEC1 uncompressed form (`0x04 ‖ X ‖ Y`, 65 bytes).
+///
+/// Construction checks the form only; whether the point is on the curve is checked by
+/// [`crate::CryptoProvider::validate_public_key`] and by every operation that uses it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct P256PublicKey([u8; 65]);
+
+impl P256PublicKey {
+    pub const LEN: usize = 65;
+
+    pub fn from_sec1(bytes: &[u8]) -> Result<Self, CryptoError> {
+        let arr: [u8; 65] = bytes
+            .try_into()
+            .map_err(|_| CryptoError::InvalidPublicKey)?;
+        if arr[0] != 0x04 {
+            return Err(CryptoError::InvalidPublicKey);
+        }
+        Ok(P256PublicKey(arr))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 65] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for P256PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "P256PublicKey(")?;
+        for b in &self.0[1..9] {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, "…)")
+    }
+}
+
+/// An ECDSA P-256 signature as raw `r ‖ s` (32 + 32 bytes, big-endian).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Signature(pub [u8; 64]);
+
+impl Signature {
+    pub const LEN: usize = 64;
+
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, CryptoError> {
+        bytes
+            .try_into()
+            .map(Signature)
+            .map_err(|_| CryptoError::BadSignature)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 64] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature(64 bytes)")
+    }
+}
+
+/// What a P-256 private key may be used for. A key has exactly one usage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyUsage {
+    /// ECDSA P-256 with SHA-256.
+    Signing,
+    /// ECDH (P-256).
+    KeyAgreement,
+}
+
+impl fmt::Display for KeyUsage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyUsage::Signing => "signing",
+            KeyUsage::KeyAgreement => "key agreement",
+        })
+    }
+}
+
+/// How a private key is kept between runs. Produced by [`P256PrivateKey::persist`] and
+/// turned back into a key by [`crate::CryptoProvider::restore_p256`] of the same provider.
+#[derive(Clone, PartialEq, Eq)]
+pub enum PersistedKey {
+    /// The raw 32-byte big-endian scalar: only providers whose keys are extractable
+    /// produce this.
+    Raw { usage: KeyUsage, scalar: Secret },
+    /// A reference to a key that stays inside the provider (e.g. a token object id).
+    /// `reference` is not secret.
+    Reference {
+        provider: String,
+        usage: KeyUsage,
+        reference: Vec<u8>,
+    },
+}
+
+impl PersistedKey {
+    pub fn usage(&self) -> KeyUsage {
+        match self {
+            PersistedKey::Raw { usage, .. } | PersistedKey::Reference { usage, .. } => *usage,
+        }
+    }
+}
+
+impl fmt::Debug for PersistedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PersistedKey::Raw { usage, .. } => write!(f, "PersistedKey::Raw({usage}, redacted)"),
+            PersistedKey::Reference {
+                provider, usage, ..
+            } => write!(f, "PersistedKey::Reference({provider}, {usage})"),
+        }
+    }
+}
+
+/// A P-256 private key held by a provider. The secret half may be unreachable (HSM).
+pub trait P256PrivateKey: Send + Sync + fmt::Debug {
+    fn usage(&self) -> KeyUsage;
+
+    /// The public half, SEC1 uncompressed.
+    fn public_key(&self) -> P256PublicKey;
+
+    /// ECDSA P-256 over SHA-256(`message`), raw `r ‖ s`. Needs [`KeyUsage::Signing`].
+    fn sign(&self, message: &[u8]) -> Result<Signature, CryptoError>;
+
+    /// ECDH: the x-coordinate of `self · peer` (32 bytes). Needs [`KeyUsage::KeyAgreement`].
+    /// Fails with [`CryptoError::InvalidPublicKey`] for a point not on the curve.
+    fn ecdh(&self, peer: &P256PublicKey) -> Result<Secret, CryptoError>;
+
+    /// How to find this key again in a later run.
+    fn persist(&self) -> Result<PersistedKey, CryptoError>;
+}
+
+/// An AES-GCM key held by a provider, ready for sealing and opening in place.
+pub trait AeadKey: Send + Sync + fmt::Debug {
+    fn algorithm(&self) -> AeadAlg;
+
+    /// Encrypts `buffer` in place and returns the 16-byte tag.
+    fn seal_in_place(
+        &self,
+        nonce: &[u8; crate::NONCE_LEN],
+        aad: &[u8],
+        buffer: &mut [u8],
+    ) -> Result<[u8; crate::TAG_LEN], CryptoError>;
+
+    /// Verifies `tag` and decrypts `buffer` in place. On failure the buffer content is
+    /// unspecified and must be discarded.
+    fn open_in_place(
+        &self,
+        nonce: &[u8; crate::NONCE_LEN],
+        aad: &[u8],
+        buffer: &mut [u8],
+        tag: &[u8; crate::TAG_LEN],
+    ) -> Result<(), CryptoError>;
+}

@@ -1,0 +1,44 @@
+use std::fmt;
+use zeroize::Zeroizing;
+
+/// Secret bytes (ECDH shared secrets, HKDF outputs, raw keys): zeroized on drop and
+/// never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Zeroizing<Vec<u8>>);
+
+impl Secret {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Secret(Zeroizing::new(bytes))
+    }
+
+    /// A secret of `len` zero bytes, to be filled in place.
+    pub fn zeroed(len: usize) -> Self {
+        Secret(Zeroizing::new(vec![0u8; len]))
+    }
+
+    pub fn from_slice(bytes: &[u8]) -> Self {
+        Secret(Zeroizing::new(bytes.to_vec()))
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn expose_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({} bytes, redacted)", self.0.len())
+    }
+}
