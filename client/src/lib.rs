@@ -1,1 +1,20 @@
+//! The Conclave client SDK: the end-to-end encryption protocol, written only against the
+//! [`conclave_crypto::CryptoProvider`] trait.
+//!
+//! - [`identity`]: user, app and device keys, the device certificate, signed prekeys, and
+//!   their storage in a directory.
+//! - [`hpke`]: RFC 9180 base mode on the provider.
+//! - [`container`]: sealing and opening secure communication containers.
+//! - [`meeting`]: meeting ids, meeting keys, epochs, rosters, per-sender media keys, rekey.
+//! - [`sframe`]: RFC 9605 frame encryption with per-KID replay windows.
+//!
+//! `docs/PROTOCOL.md` is the normative description of every byte.
 
+pub mod container;
+mod error;
+pub mod hpke;
+pub mod identity;
+pub mod meeting;
+pub mod sframe;
+
+pub use error::{ClientError, Result};
