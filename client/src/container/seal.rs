@@ -125,7 +125,6 @@ pub fn seal(
             wrapped_key,
         });
     }
-    container.validate()?;
 
     let aead = p.aead_key(conclave_crypto::AeadAlg::Aes256Gcm, keys.key.expose())?;
     let mut body = plaintext;
