@@ -9,7 +9,7 @@ mod seal;
 
 pub use guard::{EpochGuard, SeenContainers};
 pub use open::{OpenOptions, OpenedContainer, open};
-pub use payload::{CallType, MeetingKeysJson, Payload, RosterEntryJson};
+pub use payload::{CallType, MAX_PAYLOAD_PLAINTEXT, MeetingKeysJson, Payload, RosterEntryJson};
 pub use seal::{Recipient, SealOptions, seal};
 
 use conclave_crypto::{CryptoProvider, HashAlg, NONCE_LEN, Secret};
