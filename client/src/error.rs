@@ -38,6 +38,8 @@ pub enum ClientError {
     Expired { expired_ms: u64, now_ms: u64 },
     #[error("container created in the future ({created_ms} ms, now {now_ms} ms)")]
     FromTheFuture { created_ms: u64, now_ms: u64 },
+    #[error("sender is not a member of the meeting's current epoch")]
+    NotAMember,
     #[error("container was already seen (replay)")]
     Replay,
     #[error("stale epoch {got}: current epoch is {current}")]
@@ -55,6 +57,8 @@ pub enum ClientError {
     // Meetings and SFrame.
     #[error("unsupported SFrame cipher suite {0:#06x}")]
     UnsupportedSuite(u16),
+    #[error("SFrame KID {0:#x} already has a key")]
+    DuplicateKid(u64),
     #[error("no key for SFrame KID {0:#x}")]
     UnknownKid(u64),
     #[error("SFrame frame was replayed or is too old (KID {kid:#x}, CTR {ctr})")]

@@ -160,7 +160,6 @@ pub fn decap(
 }
 
 /// The output of the base-mode key schedule (RFC 9180 §5.1).
-#[derive(Debug)]
 pub struct KeySchedule {
     /// `key_schedule_context = mode ‖ psk_id_hash ‖ info_hash`.
     pub context: [u8; 1 + 2 * NH],
@@ -169,6 +168,12 @@ pub struct KeySchedule {
     pub key: Secret,
     pub base_nonce: [u8; NONCE_LEN],
     pub exporter_secret: Secret,
+}
+
+impl std::fmt::Debug for KeySchedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeySchedule(redacted)")
+    }
 }
 
 /// `KeySchedule(mode_base, shared_secret, info, default_psk, default_psk_id)`.
@@ -215,10 +220,9 @@ pub fn key_schedule(
     })
 }
 
-/// An HPKE encryption context (either side): AEAD key, base nonce, sequence number and
-/// exporter secret.
-#[derive(Debug)]
-pub struct Context<'p> {
+/// The state both sides of an HPKE context share: AEAD key, base nonce, sequence number
+/// and exporter secret.
+struct Context<'p> {
     provider: &'p dyn CryptoProvider,
     suite: Suite,
     key: Box<dyn AeadKey>,
@@ -227,12 +231,18 @@ pub struct Context<'p> {
     seq: u64,
 }
 
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "hpke::Context({:?}, seq {}, redacted)",
+            self.suite, self.seq
+        )
+    }
+}
+
 impl<'p> Context<'p> {
-    pub fn new(
-        provider: &'p dyn CryptoProvider,
-        suite: Suite,
-        schedule: KeySchedule,
-    ) -> Result<Self> {
+    fn new(provider: &'p dyn CryptoProvider, suite: Suite, schedule: KeySchedule) -> Result<Self> {
         Ok(Context {
             provider,
             suite,
@@ -243,40 +253,8 @@ impl<'p> Context<'p> {
         })
     }
 
-    fn next_nonce(&mut self) -> Result<[u8; NONCE_LEN]> {
-        // Sequence numbers are u64 here, far below the 2^96 limit; refuse to wrap.
-        let seq = self.seq;
-        self.seq = seq
-            .checked_add(1)
-            .ok_or(ClientError::HpkeSequenceExhausted)?;
-        let mut nonce = self.base_nonce;
-        for (n, s) in nonce[NONCE_LEN - 8..].iter_mut().zip(seq.to_be_bytes()) {
-            *n ^= s;
-        }
-        Ok(nonce)
-    }
-
-    /// The sequence number of the next seal or open.
-    pub fn sequence(&self) -> u64 {
-        self.seq
-    }
-
-    /// `ContextS.Seal(aad, pt)`: returns `ct ‖ tag`.
-    pub fn seal(&mut self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
-        let nonce = self.next_nonce()?;
-        let mut out = Vec::with_capacity(plaintext.len() + TAG_LEN);
-        out.extend_from_slice(plaintext);
-        let tag = self.key.seal_in_place(&nonce, aad, &mut out)?;
-        out.extend_from_slice(&tag);
-        Ok(out)
-    }
-
-    /// `ContextR.Open(aad, ct)`. The sequence number advances only on success.
-    pub fn open(&mut self, aad: &[u8], ciphertext: &[u8]) -> Result<Secret> {
-        let split = ciphertext
-            .len()
-            .checked_sub(TAG_LEN)
-            .ok_or(ClientError::DecryptFailed)?;
+    /// `base_nonce XOR I2OSP(seq, Nn)`.
+    fn nonce(&self) -> [u8; NONCE_LEN] {
         let mut nonce = self.base_nonce;
         for (n, s) in nonce[NONCE_LEN - 8..]
             .iter_mut()
@@ -284,18 +262,20 @@ impl<'p> Context<'p> {
         {
             *n ^= s;
         }
-        let mut tag = [0u8; TAG_LEN];
-        tag.copy_from_slice(&ciphertext[split..]);
-        let mut out = Secret::from_slice(&ciphertext[..split]);
-        self.key
-            .open_in_place(&nonce, aad, out.expose_mut(), &tag)
-            .map_err(|_| ClientError::DecryptFailed)?;
-        self.next_nonce()?;
-        Ok(out)
+        nonce
     }
 
-    /// `Context.Export(exporter_context, L)`.
-    pub fn export(&self, exporter_context: &[u8], out: &mut [u8]) -> Result<()> {
+    /// `IncrementSeq()`: sequence numbers are u64 here, far below the 2^96 limit, and never
+    /// wrap.
+    fn increment(&mut self) -> Result<()> {
+        self.seq = self
+            .seq
+            .checked_add(1)
+            .ok_or(ClientError::HpkeSequenceExhausted)?;
+        Ok(())
+    }
+
+    fn export(&self, exporter_context: &[u8], out: &mut [u8]) -> Result<()> {
         labeled_expand(
             self.provider,
             &self.suite.suite_id(),
@@ -307,6 +287,85 @@ impl<'p> Context<'p> {
     }
 }
 
+/// The sender's side of an HPKE context: it can only seal (and export), so a receiver can
+/// never reuse the sender's nonces.
+#[derive(Debug)]
+pub struct SenderContext<'p>(Context<'p>);
+
+impl<'p> SenderContext<'p> {
+    /// A context from a key schedule (for test vectors; [`setup_sender`] is the normal way).
+    pub fn new(
+        provider: &'p dyn CryptoProvider,
+        suite: Suite,
+        schedule: KeySchedule,
+    ) -> Result<Self> {
+        Context::new(provider, suite, schedule).map(SenderContext)
+    }
+
+    /// The sequence number of the next seal.
+    pub fn sequence(&self) -> u64 {
+        self.0.seq
+    }
+
+    /// `ContextS.Seal(aad, pt)`: returns `ct ‖ tag`.
+    pub fn seal(&mut self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+        let nonce = self.0.nonce();
+        self.0.increment()?;
+        let mut out = Vec::with_capacity(plaintext.len() + TAG_LEN);
+        out.extend_from_slice(plaintext);
+        let tag = self.0.key.seal_in_place(&nonce, aad, &mut out)?;
+        out.extend_from_slice(&tag);
+        Ok(out)
+    }
+
+    /// `Context.Export(exporter_context, L)`.
+    pub fn export(&self, exporter_context: &[u8], out: &mut [u8]) -> Result<()> {
+        self.0.export(exporter_context, out)
+    }
+}
+
+/// The recipient's side of an HPKE context: it can only open (and export).
+#[derive(Debug)]
+pub struct ReceiverContext<'p>(Context<'p>);
+
+impl<'p> ReceiverContext<'p> {
+    /// A context from a key schedule (for test vectors; [`setup_receiver`] is the normal way).
+    pub fn new(
+        provider: &'p dyn CryptoProvider,
+        suite: Suite,
+        schedule: KeySchedule,
+    ) -> Result<Self> {
+        Context::new(provider, suite, schedule).map(ReceiverContext)
+    }
+
+    /// The sequence number of the next open.
+    pub fn sequence(&self) -> u64 {
+        self.0.seq
+    }
+
+    /// `ContextR.Open(aad, ct)`. The sequence number advances only on success.
+    pub fn open(&mut self, aad: &[u8], ciphertext: &[u8]) -> Result<Secret> {
+        let split = ciphertext
+            .len()
+            .checked_sub(TAG_LEN)
+            .ok_or(ClientError::DecryptFailed)?;
+        let mut tag = [0u8; TAG_LEN];
+        tag.copy_from_slice(&ciphertext[split..]);
+        let mut out = Secret::from_slice(&ciphertext[..split]);
+        self.0
+            .key
+            .open_in_place(&self.0.nonce(), aad, out.expose_mut(), &tag)
+            .map_err(|_| ClientError::DecryptFailed)?;
+        self.0.increment()?;
+        Ok(out)
+    }
+
+    /// `Context.Export(exporter_context, L)`.
+    pub fn export(&self, exporter_context: &[u8], out: &mut [u8]) -> Result<()> {
+        self.0.export(exporter_context, out)
+    }
+}
+
 /// `SetupBaseS(pkR, info)`: a fresh ephemeral key from the provider; returns `enc` and the
 /// sender context.
 pub fn setup_sender<'p>(
@@ -314,10 +373,10 @@ pub fn setup_sender<'p>(
     suite: Suite,
     pk_r: &P256PublicKey,
     info: &[u8],
-) -> Result<(P256PublicKey, Context<'p>)> {
+) -> Result<(P256PublicKey, SenderContext<'p>)> {
     let sk_e = p.generate_p256(KeyUsage::KeyAgreement)?;
     let (shared, enc) = encap_with(p, pk_r, sk_e.as_ref())?;
-    let ctx = Context::new(p, suite, key_schedule(p, suite, shared.expose(), info)?)?;
+    let ctx = SenderContext::new(p, suite, key_schedule(p, suite, shared.expose(), info)?)?;
     Ok((enc, ctx))
 }
 
@@ -328,9 +387,9 @@ pub fn setup_receiver<'p>(
     enc: &P256PublicKey,
     sk_r: &dyn P256PrivateKey,
     info: &[u8],
-) -> Result<Context<'p>> {
+) -> Result<ReceiverContext<'p>> {
     let shared = decap(p, enc, sk_r)?;
-    Context::new(p, suite, key_schedule(p, suite, shared.expose(), info)?)
+    ReceiverContext::new(p, suite, key_schedule(p, suite, shared.expose(), info)?)
 }
 
 /// Single-shot `Seal`: returns `(enc, ct ‖ tag)`.

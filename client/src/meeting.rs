@@ -137,10 +137,10 @@ impl Roster {
 
 /// The key material of one epoch of a meeting.
 pub struct EpochKeys {
-    pub meeting_id: MeetingId,
-    pub epoch: u64,
+    meeting_id: MeetingId,
+    epoch: u64,
     meeting_key: Secret,
-    pub roster: Roster,
+    roster: Roster,
 }
 
 impl fmt::Debug for EpochKeys {
@@ -193,17 +193,38 @@ impl EpochKeys {
         })
     }
 
+    pub fn meeting_id(&self) -> MeetingId {
+        self.meeting_id
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
     pub fn meeting_key(&self) -> &Secret {
         &self.meeting_key
+    }
+
+    /// The sender index of a device in the roster.
+    pub fn index_of(&self, device_id: &[u8; DEVICE_ID_LEN]) -> Result<u16> {
+        self.roster
+            .by_device(device_id)
+            .map(|e| e.index)
+            .ok_or(ClientError::NotAMember)
     }
 
     /// The next epoch for the `remaining` roster, under a fresh random key — never derived
     /// from the old one, so a participant who left cannot follow.
     pub fn rekey(&self, p: &dyn CryptoProvider, remaining: Roster) -> Result<Self> {
-        let epoch = self.epoch + 1;
-        if epoch > MediaKid::MAX_EPOCH {
-            return Err(ClientError::BadPayload("epoch space exhausted".into()));
-        }
+        let epoch = self
+            .epoch
+            .checked_add(1)
+            .filter(|&e| e <= MediaKid::MAX_EPOCH)
+            .ok_or_else(|| ClientError::BadPayload("epoch space exhausted".into()))?;
         Self::with_fresh_key(p, self.meeting_id, epoch, remaining)
     }
 
@@ -274,12 +295,17 @@ pub struct OpenedFrame {
 }
 
 /// One participant's media keys across epochs: seals its own frames under the current
-/// epoch and opens everyone's frames of the current and (during a grace period) previous
-/// epochs. Sans-IO: the caller passes the time and calls [`MeetingCrypto::poll`].
+/// epoch and opens everyone else's frames of the current and (during a grace period)
+/// previous epochs. Sans-IO: the caller passes the time and calls [`MeetingCrypto::poll`].
+///
+/// A sender's SFrame counter starts at 0 in each epoch, so a sender state must never be
+/// created twice for the same epoch (that would reuse AES-GCM nonces): a participant who
+/// restarts or rejoins gets a new epoch (a rekey), never the keys it already sent with.
 #[derive(Debug)]
 pub struct MeetingCrypto {
     provider: Arc<dyn CryptoProvider>,
     suite: CipherSuite,
+    own_device: [u8; DEVICE_ID_LEN],
     own_index: u16,
     current: EpochKeys,
     sender: SframeSender,
@@ -290,22 +316,23 @@ pub struct MeetingCrypto {
 }
 
 impl MeetingCrypto {
+    /// The media state of device `own_device`, which must be in the roster; its sender
+    /// index is looked up there.
     pub fn new(
         provider: Arc<dyn CryptoProvider>,
         suite: CipherSuite,
         keys: EpochKeys,
-        own_index: u16,
+        own_device: &[u8; DEVICE_ID_LEN],
     ) -> Result<Self> {
         let p = provider.as_ref();
-        keys.roster
-            .get(own_index)
-            .ok_or(ClientError::UnknownSender(own_index))?;
+        let own_index = keys.index_of(own_device)?;
         let sender = Self::make_sender(p, suite, &keys, own_index)?;
         let mut receiver = SframeReceiver::new(provider.clone(), suite);
-        Self::add_epoch(&mut receiver, p, &keys)?;
+        Self::add_epoch(&mut receiver, p, &keys, own_index)?;
         Ok(MeetingCrypto {
             provider,
             suite,
+            own_device: *own_device,
             own_index,
             current: keys,
             sender,
@@ -334,19 +361,28 @@ impl MeetingCrypto {
         )?))
     }
 
+    /// Installs the receive keys of every sender but ourselves, so that our own frames
+    /// echoed back are not accepted as someone's.
     fn add_epoch(
         receiver: &mut SframeReceiver,
         p: &dyn CryptoProvider,
         keys: &EpochKeys,
+        own_index: u16,
     ) -> Result<()> {
         for (index, base) in keys.all_base_keys(p)? {
-            receiver.add_key(keys.kid(index), base.expose())?;
+            if index != own_index {
+                receiver.add_key(keys.kid(index), base.expose())?;
+            }
         }
         Ok(())
     }
 
     pub fn epoch(&self) -> u64 {
         self.current.epoch
+    }
+
+    pub fn own_index(&self) -> u16 {
+        self.own_index
     }
 
     pub fn meeting_id(&self) -> MeetingId {
@@ -357,9 +393,10 @@ impl MeetingCrypto {
         &self.current.roster
     }
 
-    /// Switches to a newer epoch. Frames of older epochs still open until
-    /// `now_ms + grace`; then their keys are dropped (and zeroized) by [`Self::poll`].
-    pub fn install(&mut self, keys: EpochKeys, own_index: u16, now_ms: u64) -> Result<()> {
+    /// Switches to a newer epoch (our index is looked up again in its roster). Frames of
+    /// older epochs still open until `now_ms + grace`; then their keys are dropped (and
+    /// zeroized) by [`Self::poll`].
+    pub fn install(&mut self, keys: EpochKeys, now_ms: u64) -> Result<()> {
         if keys.meeting_id != self.current.meeting_id {
             return Err(ClientError::BadPayload(
                 "keys are for another meeting".into(),
@@ -371,12 +408,10 @@ impl MeetingCrypto {
                 current: self.current.epoch,
             });
         }
-        keys.roster
-            .get(own_index)
-            .ok_or(ClientError::UnknownSender(own_index))?;
+        let own_index = keys.index_of(&self.own_device)?;
         let p = self.provider.as_ref();
         let sender = Self::make_sender(p, self.suite, &keys, own_index)?;
-        Self::add_epoch(&mut self.receiver, p, &keys)?;
+        Self::add_epoch(&mut self.receiver, p, &keys, own_index)?;
         self.retiring
             .insert(self.current.epoch, now_ms.saturating_add(self.grace_ms));
         self.sender = sender;

@@ -55,7 +55,6 @@ impl CipherSuite {
 }
 
 /// The key and salt of one KID (RFC 9605 §4.4.2), with the intermediate secret.
-#[derive(Debug)]
 pub struct DerivedKey {
     pub secret: Secret,
     pub key: Secret,
@@ -93,12 +92,23 @@ pub fn derive_key(
     Ok(DerivedKey { secret, key, salt })
 }
 
+impl std::fmt::Debug for DerivedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DerivedKey(redacted)")
+    }
+}
+
 /// A ready-to-use key for one KID.
-#[derive(Debug)]
 pub struct SframeKey {
     kid: u64,
     aead: Box<dyn AeadKey>,
     salt: [u8; NONCE_LEN],
+}
+
+impl std::fmt::Debug for SframeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SframeKey(kid {:#x}, redacted)", self.kid)
+    }
 }
 
 impl SframeKey {
@@ -130,7 +140,8 @@ impl SframeKey {
     }
 
     /// Seals `plaintext` with counter `ctr`, appending `header ‖ ciphertext ‖ tag` to `out`.
-    /// The AAD is `header ‖ metadata`.
+    /// The AAD is `header ‖ metadata`. A counter must never be used twice with one key:
+    /// [`SframeSender`] guarantees that; this form exists for test vectors.
     pub fn seal(
         &self,
         ctr: u64,
@@ -295,8 +306,12 @@ impl SframeReceiver {
         }
     }
 
-    /// Installs (or replaces) the key of `kid`, with a fresh replay window.
+    /// Installs the key of a new `kid`, with a fresh replay window. A KID that already has
+    /// a key is refused: replacing it would reset its replay window.
     pub fn add_key(&mut self, kid: u64, base_key: &[u8]) -> Result<()> {
+        if self.keys.contains_key(&kid) {
+            return Err(ClientError::DuplicateKid(kid));
+        }
         let key = SframeKey::new(self.provider.as_ref(), self.suite, kid, base_key)?;
         self.keys.insert(
             kid,

@@ -6,9 +6,10 @@ mod common;
 use common::{NOW, identity, opts, provider, recipient};
 use conclave_client::ClientError;
 use conclave_client::container::{
-    CallType, EpochGuard, MeetingKeysJson, OpenOptions, Payload, SeenContainers, open, seal,
+    CallType, EpochGuard, MeetingKeysJson, OpenOptions, OpenedContainer, Payload, SeenContainers,
+    open, seal,
 };
-use conclave_client::identity::verify_bundle;
+use conclave_client::identity::{Identity, verify_bundle};
 use conclave_client::meeting::{EpochKeys, MeetingId, Roster, RosterEntry};
 use conclave_wire::container::Container;
 use proptest::prelude::*;
@@ -124,6 +125,42 @@ fn a_different_signer_is_caught_before_any_decryption() {
 }
 
 #[test]
+fn high_s_signatures_are_refused() {
+    // The P-256 group order.
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63,
+        0x25, 0x51,
+    ];
+    let alice = identity(0);
+    let mut bob = identity(1);
+    let c = seal(&alice, &text("x"), &[recipient(&bob)], opts()).unwrap();
+    // (r, n − s) verifies under plain ECDSA; Conclave accepts only the low-S form.
+    let mut high = c.clone();
+    let s_start = high.len() - 32;
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(N[i]) - i16::from(c[s_start + i]) - borrow;
+        borrow = i16::from(d < 0);
+        high[s_start + i] = d.rem_euclid(256) as u8;
+    }
+    let p = provider();
+    let parsed = Container::parse(&high).unwrap();
+    let app_key = conclave_crypto::P256PublicKey::from_sec1(&alice.certificate().app_key).unwrap();
+    p.verify_p256(
+        &app_key,
+        &parsed.signed_bytes(),
+        &conclave_crypto::Signature(parsed.signature),
+    )
+    .expect("the high-S twin is a valid plain ECDSA signature");
+    assert!(matches!(
+        open(&mut bob, &high, at(NOW)),
+        Err(ClientError::BadContainerSignature)
+    ));
+    assert!(open(&mut bob, &c, at(NOW)).is_ok());
+}
+
+#[test]
 fn time_window_is_enforced() {
     let alice = identity(0);
     let mut bob = identity(1);
@@ -165,66 +202,80 @@ fn invite_payload(keys: &EpochKeys) -> Payload {
     Payload::Invite(MeetingKeysJson::from_keys(keys, CallType::Video))
 }
 
+/// Seals `payload` from `from` to `to` and opens it.
+fn deliver(from: &Identity, to: &mut Identity, payload: &Payload) -> OpenedContainer {
+    let c = seal(from, payload, &[recipient(to)], opts()).unwrap();
+    open(to, &c, at(NOW)).unwrap()
+}
+
+fn entry(index: u16, id: &Identity) -> RosterEntry {
+    RosterEntry {
+        index,
+        device_id: *id.device_id(),
+        user_key: id.user_public_key(),
+    }
+}
+
 #[test]
-fn replay_and_stale_epoch_guards() {
+fn replay_and_epoch_guards() {
     let p = provider();
     let alice = identity(0);
     let bob = identity(0);
-    let roster = Roster::new(vec![
-        RosterEntry {
-            index: 0,
-            device_id: *alice.device_id(),
-            user_key: alice.user_public_key(),
-        },
-        RosterEntry {
-            index: 1,
-            device_id: *bob.device_id(),
-            user_key: bob.user_public_key(),
-        },
-    ])
-    .unwrap();
+    let mallory = identity(0);
+    let mut carol = identity(10);
+    let roster = Roster::new(vec![entry(0, &alice), entry(1, &bob), entry(2, &carol)]).unwrap();
     let id = MeetingId::generate(p.as_ref(), b"call properties").unwrap();
     let e0 = EpochKeys::start(p.as_ref(), id, roster.clone()).unwrap();
-    let e1 = e0.rekey(p.as_ref(), roster).unwrap();
+    let e1 = e0.rekey(p.as_ref(), roster.clone()).unwrap();
+    let e2 = e1.rekey(p.as_ref(), roster).unwrap();
     assert_ne!(e0.meeting_key(), e1.meeting_key());
+    let invite = |k: &EpochKeys| Payload::Invite(MeetingKeysJson::from_keys(k, CallType::Video));
+    let rekey = |k: &EpochKeys| Payload::Rekey(MeetingKeysJson::from_keys(k, CallType::Video));
 
     let mut guard = EpochGuard::new();
-    guard.check(&invite_payload(&e1)).unwrap();
+    let first = deliver(&alice, &mut carol, &invite(&e1));
+    guard.check(&first).unwrap();
+    assert_eq!(guard.current(&id), Some(1));
+    // Going back, or a rekey that does not move forward, is stale.
+    let back = deliver(&alice, &mut carol, &invite(&e0));
     assert!(matches!(
-        guard.check(&invite_payload(&e0)),
+        guard.check(&back),
         Err(ClientError::StaleEpoch { got: 0, current: 1 })
     ));
-    let rekey_same = Payload::Rekey(MeetingKeysJson::from_keys(&e1, CallType::Video));
+    let same = deliver(&bob, &mut carol, &rekey(&e1));
     assert!(matches!(
-        guard.check(&rekey_same),
+        guard.check(&same),
         Err(ClientError::StaleEpoch { .. })
     ));
+    // Someone outside the roster cannot move the meeting, whatever the epoch.
+    let forged = deliver(&mallory, &mut carol, &rekey(&e2));
+    assert!(matches!(guard.check(&forged), Err(ClientError::NotAMember)));
+    // A member's rekey to a newer epoch is accepted.
+    guard
+        .check(&deliver(&bob, &mut carol, &rekey(&e2)))
+        .unwrap();
+    assert_eq!(guard.current(&id), Some(2));
 
-    let mut carol = identity(2);
-    let c = seal(&alice, &invite_payload(&e1), &[recipient(&carol)], opts()).unwrap();
-    let opened = open(&mut carol, &c, at(NOW)).unwrap();
+    // A container is accepted once, per sender.
     let mut seen = SeenContainers::new();
-    seen.check_and_record(&opened, NOW).unwrap();
+    seen.check_and_record(&first, NOW).unwrap();
     assert!(matches!(
-        seen.check_and_record(&opened, NOW),
+        seen.check_and_record(&first, NOW),
         Err(ClientError::Replay)
     ));
-    // Forgotten once its TTL has passed (the container is then refused as expired).
-    seen.check_and_record(&text_opened(&mut carol, &alice), NOW + 3601 * 1000)
+    // The same container id from another sender does not burn the real one.
+    let mut impostor = deliver(&mallory, &mut carol, &text("x"));
+    impostor.container_id = first.container_id;
+    seen.check_and_record(&impostor, NOW).unwrap();
+    // Entries are forgotten once their TTL has passed (the container is refused as
+    // expired then).
+    seen.check_and_record(&deliver(&alice, &mut carol, &text("t")), NOW + 3601 * 1000)
         .unwrap();
     assert_eq!(seen.len(), 1);
-    let Payload::Invite(k) = opened.payload else {
+    let Payload::Invite(k) = &first.payload else {
         panic!("expected an invite")
     };
     assert_eq!(k.to_keys().unwrap().meeting_key(), e1.meeting_key());
-}
-
-fn text_opened(
-    me: &mut conclave_client::identity::Identity,
-    from: &conclave_client::identity::Identity,
-) -> conclave_client::container::OpenedContainer {
-    let c = seal(from, &text("t"), &[recipient(me)], opts()).unwrap();
-    open(me, &c, at(NOW)).unwrap()
 }
 
 #[test]

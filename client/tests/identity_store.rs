@@ -109,3 +109,16 @@ fn bad_files_give_one_line_errors_naming_the_file() {
     let missing = IdentityStore::new(dir.path().join("nobody"));
     assert!(load_err(&missing).contains("nobody"));
 }
+
+#[test]
+fn every_signature_an_identity_makes_is_low_s() {
+    use conclave_client::identity::signing::is_low_s;
+    use conclave_crypto::Signature;
+    // Each signature is high-S with probability 1/2 before normalisation: 33 of them all
+    // being low by chance would be a 1-in-8-billion event.
+    let mut id = identity(0);
+    assert!(is_low_s(&Signature(id.certificate().signature)));
+    for k in id.generate_prekeys(32).unwrap() {
+        assert!(is_low_s(&Signature(k.signature)), "prekey {}", k.id);
+    }
+}

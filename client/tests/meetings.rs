@@ -53,12 +53,28 @@ fn three_party_meeting_with_rekey_after_leave() {
     let mut a = MeetingCrypto::new(
         p.clone(),
         suite,
-        EpochKeys::from_parts(meeting, 0, e0.meeting_key().clone(), e0.roster.clone()).unwrap(),
-        0,
+        EpochKeys::from_parts(meeting, 0, e0.meeting_key().clone(), e0.roster().clone()).unwrap(),
+        alice.device_id(),
     )
     .unwrap();
-    let mut b = MeetingCrypto::new(p.clone(), suite, bob_keys, 1).unwrap();
-    let mut c = MeetingCrypto::new(p.clone(), suite, carol_keys, 2).unwrap();
+    let mut b = MeetingCrypto::new(p.clone(), suite, bob_keys, bob.device_id()).unwrap();
+    let mut c = MeetingCrypto::new(p.clone(), suite, carol_keys, carol.device_id()).unwrap();
+
+    // Our own frames echoed back are not accepted as anyone's.
+    let echo = a.seal(b"", b"echo").unwrap();
+    assert!(matches!(
+        a.open(b"", &echo),
+        Err(ClientError::UnknownKid(_))
+    ));
+    assert_eq!((a.own_index(), b.own_index(), c.own_index()), (0, 1, 2));
+    // A device outside the roster has no sender index.
+    let stranger = identity(0);
+    let keys =
+        EpochKeys::from_parts(meeting, 0, e0.meeting_key().clone(), e0.roster().clone()).unwrap();
+    assert!(matches!(
+        MeetingCrypto::new(p.clone(), suite, keys, stranger.device_id()),
+        Err(ClientError::NotAMember)
+    ));
 
     // Everyone decrypts everyone.
     let fa = a.seal(b"", b"frame from alice").unwrap();
@@ -97,7 +113,7 @@ fn three_party_meeting_with_rekey_after_leave() {
     let e1 = e0
         .rekey(
             p.as_ref(),
-            e0.roster.without(&[*carol.device_id()]).unwrap(),
+            e0.roster().without(&[*carol.device_id()]).unwrap(),
         )
         .unwrap();
     let bob_e1 = deliver(
@@ -106,12 +122,11 @@ fn three_party_meeting_with_rekey_after_leave() {
         Payload::Rekey(MeetingKeysJson::from_keys(&e1, CallType::Video)),
     );
     a.install(
-        EpochKeys::from_parts(meeting, 1, e1.meeting_key().clone(), e1.roster.clone()).unwrap(),
-        0,
+        EpochKeys::from_parts(meeting, 1, e1.meeting_key().clone(), e1.roster().clone()).unwrap(),
         NOW,
     )
     .unwrap();
-    b.install(bob_e1, 1, NOW).unwrap();
+    b.install(bob_e1, NOW).unwrap();
 
     let new_frame = a.seal(b"", b"after carol left").unwrap();
     assert_eq!(b.open(b"", &new_frame).unwrap().epoch, 1);
@@ -137,9 +152,9 @@ fn three_party_meeting_with_rekey_after_leave() {
 
     // Going back is refused.
     let stale =
-        EpochKeys::from_parts(meeting, 1, e1.meeting_key().clone(), e1.roster.clone()).unwrap();
+        EpochKeys::from_parts(meeting, 1, e1.meeting_key().clone(), e1.roster().clone()).unwrap();
     assert!(matches!(
-        b.install(stale, 1, NOW),
+        b.install(stale, NOW),
         Err(ClientError::StaleEpoch { got: 1, current: 1 })
     ));
 }

@@ -134,8 +134,8 @@ fn rfc9180_a3_key_schedule() {
 fn rfc9180_a3_encryptions_and_exports() {
     let p = SoftwareProvider::new();
     let schedule = || hpke::key_schedule(&p, A3, &unhex(SHARED_SECRET), &unhex(INFO)).unwrap();
-    let mut sender = hpke::Context::new(&p, A3, schedule()).unwrap();
-    let mut receiver = hpke::Context::new(&p, A3, schedule()).unwrap();
+    let mut sender = hpke::SenderContext::new(&p, A3, schedule()).unwrap();
+    let mut receiver = hpke::ReceiverContext::new(&p, A3, schedule()).unwrap();
     let mut checked = 0;
     for seq in 0..=256u64 {
         let vector = ENCRYPTIONS.iter().find(|v| v.0 == seq);

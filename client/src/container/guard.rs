@@ -1,16 +1,20 @@
-//! Receiver-side checks that need memory: replayed container ids and stale epochs.
+//! Receiver-side checks that need memory: replayed containers, and who may move a
+//! meeting to which epoch.
 
 use std::collections::HashMap;
+
+use conclave_wire::container::DEVICE_ID_LEN;
 
 use super::{OpenedContainer, Payload};
 use crate::meeting::MeetingId;
 use crate::{ClientError, Result};
 
-/// Container ids seen until their TTL ends: a container is accepted once.
+/// Containers seen until their TTL ends, keyed by (sender app key, container id): a
+/// container is accepted once, and a forger cannot burn a real sender's container id.
 #[derive(Debug, Default)]
 pub struct SeenContainers {
-    /// Container id → expiry (ms).
-    seen: HashMap<[u8; 16], u64>,
+    /// (sender app key, container id) → expiry (ms).
+    seen: HashMap<([u8; 65], [u8; 16]), u64>,
 }
 
 impl SeenContainers {
@@ -22,10 +26,11 @@ impl SeenContainers {
     /// Entries whose TTL has passed are forgotten (the container itself is expired then).
     pub fn check_and_record(&mut self, opened: &OpenedContainer, now_ms: u64) -> Result<()> {
         self.seen.retain(|_, &mut expires| expires >= now_ms);
-        if self.seen.contains_key(&opened.container_id) {
+        let key = (*opened.sender.app_key.as_bytes(), opened.container_id);
+        if self.seen.contains_key(&key) {
             return Err(ClientError::Replay);
         }
-        self.seen.insert(opened.container_id, opened.expires_ms());
+        self.seen.insert(key, opened.expires_ms());
         Ok(())
     }
 
@@ -38,11 +43,20 @@ impl SeenContainers {
     }
 }
 
-/// The highest epoch accepted per meeting: invites may not go back, rekeys must move
-/// forward.
+#[derive(Debug)]
+struct MeetingState {
+    epoch: u64,
+    members: Vec<[u8; DEVICE_ID_LEN]>,
+}
+
+/// Per meeting, the current epoch and its members. The first invite for a meeting is
+/// accepted (whether to trust the inviter is the application's decision, e.g. by the
+/// sender's fingerprint); after that only a member of the current epoch may send
+/// invites (same or newer epoch), rekeys (strictly newer epoch) or leaves (current epoch
+/// or newer).
 #[derive(Debug, Default)]
 pub struct EpochGuard {
-    epochs: HashMap<MeetingId, u64>,
+    meetings: HashMap<MeetingId, MeetingState>,
 }
 
 impl EpochGuard {
@@ -51,18 +65,27 @@ impl EpochGuard {
     }
 
     pub fn current(&self, meeting: &MeetingId) -> Option<u64> {
-        self.epochs.get(meeting).copied()
+        self.meetings.get(meeting).map(|m| m.epoch)
     }
 
-    /// Checks a payload against the epochs seen so far and records new epochs.
-    pub fn check(&mut self, payload: &Payload) -> Result<()> {
-        let (keys, strictly_newer) = match payload {
+    fn member_check(&self, id: &MeetingId, sender: &[u8; DEVICE_ID_LEN]) -> Result<Option<u64>> {
+        match self.meetings.get(id) {
+            None => Ok(None),
+            Some(m) if m.members.contains(sender) => Ok(Some(m.epoch)),
+            Some(_) => Err(ClientError::NotAMember),
+        }
+    }
+
+    /// Checks an opened container against the meetings seen so far and records new epochs.
+    pub fn check(&mut self, opened: &OpenedContainer) -> Result<()> {
+        let sender = &opened.sender.device_id;
+        let (keys, strictly_newer) = match &opened.payload {
             Payload::Invite(k) => (k, false),
             Payload::Rekey(k) => (k, true),
             Payload::Leave { meeting_id, epoch } => {
                 let id = MeetingId::from_hex(meeting_id)?;
-                return match self.epochs.get(&id) {
-                    Some(&cur) if *epoch < cur => Err(ClientError::StaleEpoch {
+                return match self.member_check(&id, sender)? {
+                    Some(cur) if *epoch < cur => Err(ClientError::StaleEpoch {
                         got: *epoch,
                         current: cur,
                     }),
@@ -71,8 +94,9 @@ impl EpochGuard {
             }
             Payload::Reject { .. } | Payload::Text { .. } => return Ok(()),
         };
-        let id = MeetingId::from_hex(&keys.meeting_id)?;
-        if let Some(&cur) = self.epochs.get(&id) {
+        let epoch_keys = keys.to_keys()?;
+        let id = epoch_keys.meeting_id();
+        if let Some(cur) = self.member_check(&id, sender)? {
             let stale = if strictly_newer {
                 keys.epoch <= cur
             } else {
@@ -85,7 +109,18 @@ impl EpochGuard {
                 });
             }
         }
-        self.epochs.insert(id, keys.epoch);
+        self.meetings.insert(
+            id,
+            MeetingState {
+                epoch: keys.epoch,
+                members: epoch_keys
+                    .roster()
+                    .entries()
+                    .iter()
+                    .map(|e| e.device_id)
+                    .collect(),
+            },
+        );
         Ok(())
     }
 }

@@ -6,7 +6,7 @@ use super::{
     wrap_info,
 };
 use crate::hpke::{self, Suite};
-use crate::identity::{Identity, VerifiedDevice, verify_certificate};
+use crate::identity::{Identity, VerifiedDevice, signing, verify_certificate};
 use crate::{ClientError, Result};
 
 /// Parameters of [`open`].
@@ -37,10 +37,6 @@ impl OpenedContainer {
     }
 }
 
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Opens a container addressed to `me`, in this order: parse; verify the sender's
 /// certificate (user key → app key) and, if asked, the sender's user key; verify the
 /// container signature; check the time window; find this device's entry; unwrap with the
@@ -56,8 +52,13 @@ pub fn open(me: &mut Identity, bytes: &[u8], options: OpenOptions<'_>) -> Result
             return Err(ClientError::UntrustedSender);
         }
     }
-    p.verify_p256(&sender.app_key, &c.signed_bytes(), &Signature(c.signature))
-        .map_err(|_| ClientError::BadContainerSignature)?;
+    signing::verify(
+        p,
+        &sender.app_key,
+        &c.signed_bytes(),
+        &Signature(c.signature),
+    )
+    .map_err(|_| ClientError::BadContainerSignature)?;
     if c.created_ms > options.now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
         return Err(ClientError::FromTheFuture {
             created_ms: c.created_ms,
@@ -119,7 +120,7 @@ pub fn open(me: &mut Identity, bytes: &[u8], options: OpenOptions<'_>) -> Result
         return Err(ClientError::DecryptFailed);
     }
     let keys = payload_keys(p, &c.container_id, first_key.expose())?;
-    if !ct_eq(&keys.commitment, &c.commitment) {
+    if !conclave_crypto::ct_eq(&keys.commitment, &c.commitment) {
         return Err(ClientError::CommitmentMismatch);
     }
     let split = c

@@ -65,11 +65,11 @@ impl Drop for MeetingKeysJson {
 impl MeetingKeysJson {
     pub fn from_keys(keys: &EpochKeys, call_type: CallType) -> Self {
         MeetingKeysJson {
-            meeting_id: keys.meeting_id.to_hex(),
-            epoch: keys.epoch,
+            meeting_id: keys.meeting_id().to_hex(),
+            epoch: keys.epoch(),
             meeting_key: b64::encode(keys.meeting_key().expose()),
             roster: keys
-                .roster
+                .roster()
                 .entries()
                 .iter()
                 .map(|e| RosterEntryJson {

@@ -7,7 +7,7 @@ use super::{
     FIRST_KEY_LEN, Payload, WRAP_DEVICE_LABEL, WRAP_PREKEY_LABEL, payload_keys, wrap_info,
 };
 use crate::hpke::{self, Suite};
-use crate::identity::{Identity, VerifiedBundle, VerifiedDevice};
+use crate::identity::{Identity, VerifiedBundle, VerifiedDevice, signing};
 use crate::{ClientError, Result};
 
 /// A recipient device with the one-time prekey chosen for it.
@@ -19,15 +19,16 @@ pub struct Recipient {
 }
 
 impl Recipient {
-    /// Picks one of a verified bundle's prekeys at random.
-    pub fn from_bundle(p: &dyn CryptoProvider, bundle: &VerifiedBundle) -> Result<Self> {
+    /// Takes one of a verified bundle's prekeys, chosen at random, out of the bundle, so
+    /// that it cannot be used for a second container.
+    pub fn take_from_bundle(p: &dyn CryptoProvider, bundle: &mut VerifiedBundle) -> Result<Self> {
         if bundle.prekeys.is_empty() {
             return Err(ClientError::NoPrekeys);
         }
         let mut r = [0u8; 8];
         p.fill_random(&mut r)?;
         let i = (u64::from_be_bytes(r) % bundle.prekeys.len() as u64) as usize;
-        let (prekey_id, prekey) = bundle.prekeys[i];
+        let (prekey_id, prekey) = bundle.prekeys.swap_remove(i);
         Ok(Recipient {
             device: bundle.device.clone(),
             prekey_id,
@@ -131,7 +132,7 @@ pub fn seal(
     let tag = aead.seal_in_place(&keys.nonce, &container.payload_aad(), &mut body)?;
     body.extend_from_slice(&tag);
     container.payload = body;
-    let Signature(sig) = sender.app_key().sign(&container.signed_bytes())?;
+    let Signature(sig) = signing::sign(sender.app_key(), &container.signed_bytes())?;
     container.signature = sig;
     Ok(container.to_bytes()?)
 }

@@ -5,6 +5,7 @@ use conclave_crypto::{CryptoProvider, KeyUsage, P256PrivateKey, P256PublicKey};
 use conclave_wire::bundle::{DeviceBundle, SignedPrekey};
 use conclave_wire::container::{DEVICE_ID_LEN, DeviceCertificate, prekey_signed_bytes};
 
+use super::signing;
 use crate::{ClientError, Result};
 
 /// One-time prekeys of a device: the private halves not yet used, and the ids consumed.
@@ -79,7 +80,7 @@ impl Identity {
             created_ms: now_ms,
             signature: [0; 64],
         };
-        certificate.signature = user_key.sign(&certificate.signed_bytes())?.0;
+        certificate.signature = signing::sign(user_key.as_ref(), &certificate.signed_bytes())?.0;
         Ok(Identity {
             provider,
             user_key,
@@ -135,14 +136,8 @@ impl Identity {
                 .ok_or(ClientError::BadPayload("prekey id space exhausted".into()))?;
             let key = self.provider.generate_p256(KeyUsage::KeyAgreement)?;
             let public = *key.public_key().as_bytes();
-            let signature = self
-                .app_key
-                .sign(&prekey_signed_bytes(
-                    &self.certificate.device_id,
-                    id,
-                    &public,
-                ))?
-                .0;
+            let signed_bytes = prekey_signed_bytes(&self.certificate.device_id, id, &public);
+            let signature = signing::sign(self.app_key.as_ref(), &signed_bytes)?.0;
             let signed = SignedPrekey {
                 id,
                 public_key: public,

@@ -2,6 +2,7 @@
 //! certified by the user key, and a pool of signed one-time prekeys.
 
 mod keys;
+pub mod signing;
 mod store;
 mod verify;
 

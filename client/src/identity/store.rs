@@ -229,12 +229,17 @@ impl IdentityStore {
         let text = zeroize::Zeroizing::new(
             serde_json::to_vec_pretty(doc).map_err(|e| Self::err(path, e.to_string()))?,
         );
-        let tmp = path.with_extension("json.tmp");
+        // A fresh name opened with O_CREAT|O_EXCL: never an existing file or a symlink
+        // planted by someone else, and created 0600 before a byte is written.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let tmp = path.with_extension(format!("json.{}.{nanos:09}.tmp", std::process::id()));
         let write = || -> std::io::Result<()> {
             let mut f = fs::OpenOptions::new()
                 .write(true)
-                .create(true)
-                .truncate(true)
+                .create_new(true)
                 .mode(0o600)
                 .open(&tmp)?;
             f.write_all(&text)?;
@@ -264,8 +269,22 @@ impl IdentityStore {
         let text =
             zeroize::Zeroizing::new(fs::read(&path).map_err(|e| Self::err(&path, e.to_string()))?);
         serde_json::from_slice(&text).map_err(|e| {
-            // serde_json's messages name the position and the kind of problem, not the data.
-            Self::err(&path, format!("corrupt identity file: {e}"))
+            // Only the kind and position of the problem: serde_json's own message may quote
+            // the offending value, which can be key material.
+            let kind = match e.classify() {
+                serde_json::error::Category::Io => "unreadable",
+                serde_json::error::Category::Syntax => "not valid JSON",
+                serde_json::error::Category::Data => "unexpected structure or value",
+                serde_json::error::Category::Eof => "truncated",
+            };
+            Self::err(
+                &path,
+                format!(
+                    "corrupt identity file: {kind} at line {} column {}",
+                    e.line(),
+                    e.column()
+                ),
+            )
         })
     }
 

@@ -2,6 +2,7 @@ use conclave_crypto::{CryptoProvider, HashAlg, P256PublicKey, Signature};
 use conclave_wire::bundle::DeviceBundle;
 use conclave_wire::container::{DEVICE_ID_LEN, DeviceCertificate, prekey_signed_bytes};
 
+use super::signing;
 use crate::{ClientError, Result};
 
 /// A device certificate whose user-key signature has been checked.
@@ -33,8 +34,13 @@ pub fn verify_certificate(
     for k in [&user_key, &app_key, &device_key] {
         p.validate_public_key(k)?;
     }
-    p.verify_p256(&user_key, &cert.signed_bytes(), &Signature(cert.signature))
-        .map_err(|_| ClientError::BadCertificate)?;
+    signing::verify(
+        p,
+        &user_key,
+        &cert.signed_bytes(),
+        &Signature(cert.signature),
+    )
+    .map_err(|_| ClientError::BadCertificate)?;
     Ok(VerifiedDevice {
         user_key,
         device_id: cert.device_id,
@@ -52,7 +58,7 @@ pub fn verify_bundle(p: &dyn CryptoProvider, bundle: &DeviceBundle) -> Result<Ve
         let public = P256PublicKey::from_sec1(&pk.public_key)?;
         p.validate_public_key(&public)?;
         let signed = prekey_signed_bytes(&device.device_id, pk.id, &pk.public_key);
-        p.verify_p256(&device.app_key, &signed, &Signature(pk.signature))
+        signing::verify(p, &device.app_key, &signed, &Signature(pk.signature))
             .map_err(|_| ClientError::BadPrekeySignature(pk.id))?;
         prekeys.push((pk.id, public));
     }

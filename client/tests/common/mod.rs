@@ -25,8 +25,8 @@ pub fn identity(prekeys: usize) -> Identity {
 pub fn recipient(id: &Identity) -> Recipient {
     let bundle = id.bundle(id.prekeys().public().cloned().collect());
     let p = id.provider().as_ref();
-    let verified = verify_bundle(p, &bundle).unwrap();
-    Recipient::from_bundle(p, &verified).unwrap()
+    let mut verified = verify_bundle(p, &bundle).unwrap();
+    Recipient::take_from_bundle(p, &mut verified).unwrap()
 }
 
 pub fn opts() -> SealOptions {

@@ -1,9 +1,12 @@
 use std::fmt;
+
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 /// Secret bytes (ECDH shared secrets, HKDF outputs, raw keys): zeroized on drop and
 /// never printed.
-#[derive(Clone, PartialEq, Eq)]
+/// Equality runs in constant time for equal lengths.
+#[derive(Clone)]
 pub struct Secret(Zeroizing<Vec<u8>>);
 
 impl Secret {
@@ -35,6 +38,19 @@ impl Secret {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        ct_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Secret {}
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
 impl fmt::Debug for Secret {

@@ -161,9 +161,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             let mut bundles = Vec::with_capacity(to.len());
             for path in &to {
                 let bundle = read_bundle(path)?;
-                let verified = verify_bundle(p.as_ref(), &bundle)
+                let mut verified = verify_bundle(p.as_ref(), &bundle)
                     .map_err(|e| format!("{}: {e}", path.display()))?;
-                let r = Recipient::from_bundle(p.as_ref(), &verified).map_err(|e| {
+                let r = Recipient::take_from_bundle(p.as_ref(), &mut verified).map_err(|e| {
                     format!(
                         "{}: {e} (every prekey of this bundle file was used; export a new one)",
                         path.display()
