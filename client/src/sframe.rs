@@ -390,6 +390,27 @@ mod tests {
         assert!(!w.check(200));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn random_and_mutated_frames_never_panic_nor_open(
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            pos: usize,
+            flip in 1u8..=255,
+        ) {
+            let p: Arc<dyn CryptoProvider> = Arc::new(conclave_crypto_software::SoftwareProvider::new());
+            let mut rx = SframeReceiver::new(p.clone(), CipherSuite::DEFAULT);
+            rx.add_key(9, &[1; 32]).unwrap();
+            rx.add_key(3, &[2; 32]).unwrap();
+            let _ = rx.open(b"", &noise);
+            let mut tx = SframeSender::new(SframeKey::new(p.as_ref(), CipherSuite::DEFAULT, 9, &[1; 32]).unwrap());
+            let mut frame = Vec::new();
+            tx.seal(b"meta", b"a media frame", &mut frame).unwrap();
+            let i = pos % frame.len();
+            frame[i] ^= flip;
+            proptest::prop_assert!(rx.open(b"meta", &frame).is_err());
+        }
+    }
+
     #[test]
     fn unsupported_suites() {
         for id in [0u16, 1, 2, 3, 6, 0xffff] {

@@ -198,10 +198,6 @@ fn tampered_bundles_are_refused() {
     assert!(verify_bundle(p.as_ref(), &off_curve).is_err());
 }
 
-fn invite_payload(keys: &EpochKeys) -> Payload {
-    Payload::Invite(MeetingKeysJson::from_keys(keys, CallType::Video))
-}
-
 /// Seals `payload` from `from` to `to` and opens it.
 fn deliver(from: &Identity, to: &mut Identity, payload: &Payload) -> OpenedContainer {
     let c = seal(from, payload, &[recipient(to)], opts()).unwrap();

@@ -47,10 +47,11 @@ pub fn open(me: &mut Identity, bytes: &[u8], options: OpenOptions<'_>) -> Result
     let p = p.as_ref();
     let c = Container::parse(bytes)?;
     let sender = verify_certificate(p, &c.sender)?;
-    if let Some(expected) = options.expected_sender {
-        if expected != &sender.user_key {
-            return Err(ClientError::UntrustedSender);
-        }
+    if options
+        .expected_sender
+        .is_some_and(|expected| expected != &sender.user_key)
+    {
+        return Err(ClientError::UntrustedSender);
     }
     signing::verify(
         p,
