@@ -30,6 +30,21 @@ fn bench(c: &mut Criterion) {
                     black_box(frame.len())
                 })
             });
+            // Baseline in the same run: the provider's AES-GCM alone (same key size), no
+            // SFrame header, KID lookup or replay window.
+            let aead = p
+                .aead_key(suite.aead(), &[9u8; 32][..suite.aead().key_len()])
+                .unwrap();
+            let mut buf = payload.clone();
+            g.bench_function(format!("raw-aead-seal+open/{size}"), |b| {
+                b.iter(|| {
+                    let tag = aead
+                        .seal_in_place(&[3; 12], b"", black_box(&mut buf))
+                        .unwrap();
+                    aead.open_in_place(&[3; 12], b"", &mut buf, &tag).unwrap();
+                    black_box(buf.len())
+                })
+            });
             g.bench_function(format!("seal/{size}"), |b| {
                 b.iter(|| {
                     frame.clear();

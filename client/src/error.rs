@@ -51,6 +51,8 @@ pub enum ClientError {
         header: &'static str,
         payload: &'static str,
     },
+    #[error("ttl must be 1..={max} seconds, got {got}")]
+    BadTtl { got: u32, max: u32 },
     #[error("too many recipients: {0}")]
     TooManyRecipients(usize),
 
@@ -67,8 +69,6 @@ pub enum ClientError {
     FrameAuthFailed,
     #[error("SFrame counter exhausted for this key")]
     CounterExhausted,
-    #[error("sender index {0} is not in the roster")]
-    UnknownSender(u16),
     #[error("roster is invalid: {0}")]
     BadRoster(&'static str),
     #[error("HPKE sequence number exhausted")]

@@ -218,7 +218,7 @@ fn replay_and_epoch_guards() {
     let alice = identity(0);
     let bob = identity(0);
     let mallory = identity(0);
-    let mut carol = identity(10);
+    let mut carol = identity(16);
     let roster = Roster::new(vec![entry(0, &alice), entry(1, &bob), entry(2, &carol)]).unwrap();
     let id = MeetingId::generate(p.as_ref(), b"call properties").unwrap();
     let e0 = EpochKeys::start(p.as_ref(), id, roster.clone()).unwrap();
@@ -246,11 +246,52 @@ fn replay_and_epoch_guards() {
     // Someone outside the roster cannot move the meeting, whatever the epoch.
     let forged = deliver(&mallory, &mut carol, &rekey(&e2));
     assert!(matches!(guard.check(&forged), Err(ClientError::NotAMember)));
+    // Device ids are public: a certificate claiming Bob's device id under another user key
+    // is not Bob.
+    let mut spoofed = deliver(&mallory, &mut carol, &rekey(&e2));
+    spoofed.sender.device_id = *bob.device_id();
+    assert!(matches!(
+        guard.check(&spoofed),
+        Err(ClientError::NotAMember)
+    ));
+    // A same-epoch invite may not swap the roster.
+    let smaller = EpochKeys::from_parts(
+        id,
+        1,
+        e1.meeting_key().clone(),
+        e1.roster().without(&[*bob.device_id()]).unwrap(),
+    )
+    .unwrap();
+    let swap = deliver(&alice, &mut carol, &invite(&smaller));
+    assert!(matches!(
+        guard.check(&swap),
+        Err(ClientError::StaleEpoch { .. })
+    ));
+    guard
+        .check(&deliver(&alice, &mut carol, &invite(&e1)))
+        .unwrap();
     // A member's rekey to a newer epoch is accepted.
     guard
         .check(&deliver(&bob, &mut carol, &rekey(&e2)))
         .unwrap();
     assert_eq!(guard.current(&id), Some(2));
+    // Leaves: from members only, not for an unknown meeting.
+    let leave = |m: &MeetingId| Payload::Leave {
+        meeting_id: m.to_hex(),
+        epoch: 2,
+    };
+    guard
+        .check(&deliver(&bob, &mut carol, &leave(&id)))
+        .unwrap();
+    assert!(matches!(
+        guard.check(&deliver(&mallory, &mut carol, &leave(&id))),
+        Err(ClientError::NotAMember)
+    ));
+    let unknown = MeetingId::generate(p.as_ref(), b"other").unwrap();
+    assert!(matches!(
+        guard.check(&deliver(&bob, &mut carol, &leave(&unknown))),
+        Err(ClientError::NotAMember)
+    ));
 
     // A container is accepted once, per sender.
     let mut seen = SeenContainers::new();

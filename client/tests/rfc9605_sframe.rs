@@ -1,4 +1,4 @@
-//! SFrame against RFC 9605 Appendix C.4 (the `sframe` section of the vector file the RFC
+//! SFrame against the RFC 9605 Appendix C encryption vectors (the `sframe` section of the file the RFC
 //! points to, sframe-wg/sframe commit 025d568), transcribed below. Conclave implements the
 //! AES-GCM suites 0x0004 and 0x0005; the AES-CTR-HMAC suites 0x0001–0x0003 must be refused.
 

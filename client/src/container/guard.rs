@@ -3,9 +3,11 @@
 
 use std::collections::HashMap;
 
+use conclave_crypto::P256PublicKey;
 use conclave_wire::container::DEVICE_ID_LEN;
 
 use super::{OpenedContainer, Payload};
+use crate::identity::VerifiedDevice;
 use crate::meeting::MeetingId;
 use crate::{ClientError, Result};
 
@@ -46,14 +48,17 @@ impl SeenContainers {
 #[derive(Debug)]
 struct MeetingState {
     epoch: u64,
-    members: Vec<[u8; DEVICE_ID_LEN]>,
+    /// The current epoch's members: device id and the user key the roster binds it to.
+    members: Vec<([u8; DEVICE_ID_LEN], P256PublicKey)>,
 }
 
 /// Per meeting, the current epoch and its members. The first invite for a meeting is
 /// accepted (whether to trust the inviter is the application's decision, e.g. by the
-/// sender's fingerprint); after that only a member of the current epoch may send
-/// invites (same or newer epoch), rekeys (strictly newer epoch) or leaves (current epoch
-/// or newer).
+/// sender's fingerprint). After that, only a member of the current epoch — the sender's
+/// device id *and* user key must match a roster entry, since device ids alone are public —
+/// may send an invite for the same epoch with the same roster, a rekey (strictly newer
+/// epoch) or a leave (current epoch or newer). A rekey or leave for an unknown meeting is
+/// refused.
 #[derive(Debug, Default)]
 pub struct EpochGuard {
     meetings: HashMap<MeetingId, MeetingState>,
@@ -68,57 +73,70 @@ impl EpochGuard {
         self.meetings.get(meeting).map(|m| m.epoch)
     }
 
-    fn member_check(&self, id: &MeetingId, sender: &[u8; DEVICE_ID_LEN]) -> Result<Option<u64>> {
+    /// The meeting's state, if the sender is one of its current members.
+    fn as_member(&self, id: &MeetingId, sender: &VerifiedDevice) -> Result<Option<&MeetingState>> {
         match self.meetings.get(id) {
             None => Ok(None),
-            Some(m) if m.members.contains(sender) => Ok(Some(m.epoch)),
+            Some(m)
+                if m.members
+                    .iter()
+                    .any(|(d, k)| d == &sender.device_id && k == &sender.user_key) =>
+            {
+                Ok(Some(m))
+            }
             Some(_) => Err(ClientError::NotAMember),
         }
     }
 
     /// Checks an opened container against the meetings seen so far and records new epochs.
     pub fn check(&mut self, opened: &OpenedContainer) -> Result<()> {
-        let sender = &opened.sender.device_id;
-        let (keys, strictly_newer) = match &opened.payload {
+        let sender = &opened.sender;
+        let (keys, is_rekey) = match &opened.payload {
             Payload::Invite(k) => (k, false),
             Payload::Rekey(k) => (k, true),
             Payload::Leave { meeting_id, epoch } => {
                 let id = MeetingId::from_hex(meeting_id)?;
-                return match self.member_check(&id, sender)? {
-                    Some(cur) if *epoch < cur => Err(ClientError::StaleEpoch {
+                return match self.as_member(&id, sender)? {
+                    None => Err(ClientError::NotAMember),
+                    Some(m) if *epoch < m.epoch => Err(ClientError::StaleEpoch {
                         got: *epoch,
-                        current: cur,
+                        current: m.epoch,
                     }),
-                    _ => Ok(()),
+                    Some(_) => Ok(()),
                 };
             }
             Payload::Reject { .. } | Payload::Text { .. } => return Ok(()),
         };
         let epoch_keys = keys.to_keys()?;
         let id = epoch_keys.meeting_id();
-        if let Some(cur) = self.member_check(&id, sender)? {
-            let stale = if strictly_newer {
-                keys.epoch <= cur
-            } else {
-                keys.epoch < cur
-            };
-            if stale {
-                return Err(ClientError::StaleEpoch {
-                    got: keys.epoch,
-                    current: cur,
-                });
+        let members: Vec<_> = epoch_keys
+            .roster()
+            .entries()
+            .iter()
+            .map(|e| (e.device_id, e.user_key))
+            .collect();
+        match self.as_member(&id, sender)? {
+            None if is_rekey => return Err(ClientError::NotAMember),
+            None => {}
+            Some(m) => {
+                let stale = if is_rekey {
+                    keys.epoch <= m.epoch
+                } else {
+                    keys.epoch < m.epoch || (keys.epoch == m.epoch && members != m.members)
+                };
+                if stale {
+                    return Err(ClientError::StaleEpoch {
+                        got: keys.epoch,
+                        current: m.epoch,
+                    });
+                }
             }
         }
         self.meetings.insert(
             id,
             MeetingState {
                 epoch: keys.epoch,
-                members: epoch_keys
-                    .roster()
-                    .entries()
-                    .iter()
-                    .map(|e| e.device_id)
-                    .collect(),
+                members,
             },
         );
         Ok(())

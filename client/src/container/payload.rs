@@ -146,9 +146,13 @@ impl Payload {
     pub fn validate(&self) -> Result<()> {
         match self {
             Payload::Invite(k) | Payload::Rekey(k) => k.to_keys().map(|_| ()),
-            Payload::Leave { meeting_id, .. } | Payload::Reject { meeting_id } => {
+            Payload::Leave { meeting_id, epoch } => {
+                if *epoch > conclave_wire::sframe::MediaKid::MAX_EPOCH {
+                    return Err(ClientError::BadPayload("epoch out of range".into()));
+                }
                 MeetingId::from_hex(meeting_id).map(|_| ())
             }
+            Payload::Reject { meeting_id } => MeetingId::from_hex(meeting_id).map(|_| ()),
             Payload::Text { .. } => Ok(()),
         }
     }

@@ -58,9 +58,10 @@ pub fn seal(
         return Err(ClientError::TooManyRecipients(recipients.len()));
     }
     if options.ttl_seconds == 0 || options.ttl_seconds > MAX_TTL_SECONDS {
-        return Err(ClientError::BadPayload(format!(
-            "ttl must be 1..={MAX_TTL_SECONDS} seconds"
-        )));
+        return Err(ClientError::BadTtl {
+            got: options.ttl_seconds,
+            max: MAX_TTL_SECONDS,
+        });
     }
     let plaintext = payload.to_bytes()?;
     let mut container_id = [0u8; 16];

@@ -69,6 +69,17 @@ fn write_output(out: Option<&Path>, bytes: &[u8]) -> Result<(), Error> {
     }
 }
 
+/// Replaces a file atomically: write a sibling temporary file, then rename it over.
+fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("{}: not a file name", path.display()))?;
+    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
+    fs::write(&tmp, bytes)
+        .and_then(|()| fs::rename(&tmp, path))
+        .map_err(|e| format!("{}: {e}", path.display()).into())
+}
+
 fn print_json(v: &serde_json::Value) -> Result<(), Error> {
     write_output(None, serde_json::to_string_pretty(v)?.as_bytes())
 }
@@ -186,8 +197,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             // out so that it is never used twice.
             for ((path, mut bundle), r) in to.iter().zip(bundles).zip(&recipients) {
                 bundle.prekeys.retain(|k| k.id != r.prekey_id);
-                fs::write(path, bundle.to_json())
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                write_replacing(path, bundle.to_json().as_bytes())?;
             }
             Ok(())
         }
