@@ -1,0 +1,1 @@
+//! The notify plugin conformance suite.
