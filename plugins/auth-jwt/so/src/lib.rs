@@ -1,0 +1,1 @@
+//! The JWT auth plugin as a loadable shared library

@@ -1,0 +1,1 @@
+//! Conclave auth plugin: JWT bearer tokens (HS256, ES256)

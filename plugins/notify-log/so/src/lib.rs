@@ -1,0 +1,1 @@
+//! The log notification plugin as a loadable shared library

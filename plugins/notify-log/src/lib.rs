@@ -1,0 +1,1 @@
+//! Conclave notification plugin: structured log lines

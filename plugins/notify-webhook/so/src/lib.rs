@@ -1,0 +1,1 @@
+//! The webhook notification plugin as a loadable shared library

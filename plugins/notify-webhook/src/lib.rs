@@ -1,0 +1,1 @@
+//! Conclave notification plugin: signed webhooks with retries

@@ -1,0 +1,1 @@
+//! The SQLite storage plugin as a loadable shared library

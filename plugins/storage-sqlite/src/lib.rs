@@ -1,0 +1,1 @@
+//! Conclave storage plugin on SQLite (the embedded default)
