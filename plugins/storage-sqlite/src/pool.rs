@@ -1,0 +1,223 @@
+//! A small connection pool: one writer connection and a few reader connections.
+//!
+//! Writes run on the writer in `BEGIN IMMEDIATE` transactions: the in-process writer mutex
+//! queues this plugin's writers cheaply, and the IMMEDIATE lock (waited for up to the busy
+//! timeout) serialises them with other connections and processes using the same file, so
+//! a read-then-modify transaction never sees data change under it. Reads run on the
+//! readers in deferred transactions (a consistent snapshot; WAL lets them run while a
+//! write is in progress). An in-memory database has only the writer, which also reads.
+
+use std::fs;
+use std::path::Path;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use conclave_plugin_api::PluginError;
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+
+use crate::config::{Config, Location};
+use crate::error::map;
+use crate::schema;
+
+/// Cached prepared statements per connection (there are fewer statements than this).
+const STATEMENT_CACHE: usize = 64;
+
+/// The connections of one plugin instance.
+pub struct Pool {
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    reader_returned: Condvar,
+    reader_count: usize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while a connection was checked out leaves it usable: its transaction was
+    // rolled back when the `Transaction` was dropped during unwinding.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Errors while opening are about the configured file: say which, and make the ones an
+/// operator must fix `InvalidInput`.
+fn open_error(db: &str, e: rusqlite::Error) -> PluginError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => {
+            PluginError::invalid(format!("database {db} is not an SQLite database file"))
+        }
+        Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly) => {
+            PluginError::invalid(format!("cannot open database {db}: {e}"))
+        }
+        _ => map(&format!("open {db}"), e),
+    }
+}
+
+/// Settings every connection gets.
+fn configure(conn: &Connection, busy_timeout: Duration, file: bool) -> rusqlite::Result<()> {
+    conn.busy_timeout(busy_timeout)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    if file {
+        // Write-ahead logging: readers never block the writer nor the other way round,
+        // and a commit appends to the log instead of rewriting pages in place.
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(format!(
+                    "the database cannot use write-ahead logging (journal mode stays {mode})"
+                )),
+            ));
+        }
+        // synchronous=NORMAL: in WAL mode a commit is written to the log but not fsynced;
+        // the log is synced at checkpoints. A crash of the relay process loses nothing
+        // and the database is never corrupted; only an OS crash or power loss can roll
+        // back the last commits. FULL would fsync every commit and cap writes at the
+        // disk's fsync rate (hundreds per second on many disks) where prekey takes and
+        // container acknowledgements need thousands. A prekey handed out again after such
+        // a rollback fails safe: its owner deletes the private half on first use, so the
+        // second container cannot be opened rather than being less secret.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+    }
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(())
+}
+
+fn open_file(path: &Path, db: &str, busy_timeout: Duration) -> Result<Connection, PluginError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(db, e))?;
+    configure(&conn, busy_timeout, true).map_err(|e| open_error(db, e))?;
+    Ok(conn)
+}
+
+impl Pool {
+    /// Opens the database, applies migrations and opens the readers.
+    pub fn open(config: &Config) -> Result<Pool, PluginError> {
+        let (mut writer, readers) = match &config.location {
+            Location::Memory => {
+                let conn = Connection::open_in_memory().map_err(|e| open_error(":memory:", e))?;
+                configure(&conn, config.busy_timeout, false)
+                    .map_err(|e| open_error(":memory:", e))?;
+                (conn, 0)
+            }
+            Location::File(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    fs::create_dir_all(dir).map_err(|e| {
+                        PluginError::invalid(format!(
+                            "cannot create the database directory {}: {e}",
+                            dir.display()
+                        ))
+                    })?;
+                }
+                let db = path.display().to_string();
+                (
+                    open_file(path, &db, config.busy_timeout)?,
+                    config.pool_size - 1,
+                )
+            }
+        };
+        let db = match &config.location {
+            Location::Memory => ":memory:".to_string(),
+            Location::File(path) => path.display().to_string(),
+        };
+        schema::migrate(&mut writer, &db)?;
+        let mut reader_conns = Vec::with_capacity(readers);
+        if let Location::File(path) = &config.location {
+            for _ in 0..readers {
+                let conn = open_file(path, &db, config.busy_timeout)?;
+                conn.pragma_update(None, "query_only", true)
+                    .map_err(|e| open_error(&db, e))?;
+                reader_conns.push(conn);
+            }
+        }
+        Ok(Pool {
+            writer: Mutex::new(writer),
+            readers: Mutex::new(reader_conns),
+            reader_returned: Condvar::new(),
+            reader_count: readers,
+        })
+    }
+
+    /// Runs `f` in an `IMMEDIATE` transaction on the writer and commits if it succeeds
+    /// (an error rolls everything back). `what` names the operation in errors.
+    pub fn write<T>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&Connection) -> Result<T, PluginError>,
+    ) -> Result<T, PluginError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| map(what, e))?;
+        let value = f(&tx)?;
+        tx.commit().map_err(|e| map(what, e))?;
+        Ok(value)
+    }
+
+    /// Runs `f` in a read transaction on a reader (the writer when there is none).
+    pub fn read<T>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&Connection) -> Result<T, PluginError>,
+    ) -> Result<T, PluginError> {
+        if self.reader_count == 0 {
+            let mut conn = lock(&self.writer);
+            return Self::in_read_tx(&mut conn, what, f);
+        }
+        let mut reader = self.checkout();
+        match reader.conn.as_mut() {
+            Some(conn) => Self::in_read_tx(conn, what, f),
+            None => Err(PluginError::internal(
+                "sqlite pool: reader already returned",
+            )),
+        }
+    }
+
+    fn in_read_tx<T>(
+        conn: &mut Connection,
+        what: &'static str,
+        f: impl FnOnce(&Connection) -> Result<T, PluginError>,
+    ) -> Result<T, PluginError> {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(|e| map(what, e))?;
+        let value = f(&tx)?;
+        // Ending a read transaction cannot lose anything; a failure to end it means the
+        // snapshot may not have been consistent, so report it.
+        tx.commit().map_err(|e| map(what, e))?;
+        Ok(value)
+    }
+
+    /// Takes a reader, waiting for one to be returned if all are in use.
+    fn checkout(&self) -> Reader<'_> {
+        let mut readers = lock(&self.readers);
+        loop {
+            if let Some(conn) = readers.pop() {
+                return Reader {
+                    pool: self,
+                    conn: Some(conn),
+                };
+            }
+            readers = self
+                .reader_returned
+                .wait(readers)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// A checked-out reader; it goes back to the pool when dropped, also during a panic.
+struct Reader<'a> {
+    pool: &'a Pool,
+    /// `Some` until dropped.
+    conn: Option<Connection>,
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            lock(&self.pool.readers).push(conn);
+            self.pool.reader_returned.notify_one();
+        }
+    }
+}
