@@ -5,6 +5,18 @@
 //! Every method is atomic: it either takes full effect or none, and concurrent calls behave
 //! as if run one after the other. The guarantees particular to each method are in its
 //! documentation; the storage conformance suite checks them.
+//!
+//! Rules for every method:
+//! - **Identifiers** (user hashes, device, container and meeting ids, list entries,
+//!   recipients, senders, initiators, member devices) are 1 to 128 lowercase hex
+//!   characters; any other identifier argument is `InvalidInput`, also for reads.
+//! - **Times** are stored in signed 64-bit database integers: a time to store above
+//!   `i64::MAX` is `InvalidInput`; a time to compare with (`now_ms`) above it acts as
+//!   `i64::MAX`.
+//! - A refused call changes nothing.
+//! - Lookups of one record (`get_user`, `get_device`, `get_meeting`) answer `None` for an
+//!   unknown id; every other call naming an unknown user, device or meeting is `NotFound`,
+//!   except `acknowledge`, which answers `false`.
 
 // The `#[sabi_trait]` expansion implements abi_stable traits from inside a const block.
 #![allow(non_local_definitions)]
@@ -170,46 +182,62 @@ pub trait Storage: Send + Sync + Sized + 'static {
 
     /// Creates a user. `Conflict` if the hash exists.
     fn create_user(&self, user: &UserRecord) -> Result<(), PluginError>;
+    /// The user, or `None` if the hash is unknown.
     fn get_user(&self, user_hash: &str) -> Result<Option<UserRecord>, PluginError>;
     /// `NotFound` if the user does not exist.
     fn set_privacy(&self, user_hash: &str, mode: PrivacyMode) -> Result<(), PluginError>;
-    /// Replaces one list of a user entirely (duplicates are stored once). `NotFound` if the
-    /// user does not exist.
+    /// Replaces one list of a user entirely (duplicates are stored once; an empty list
+    /// clears it; the other list is untouched). Entries are identifiers (user hashes): one
+    /// malformed entry refuses the whole call. `NotFound` if the user does not exist.
     fn set_list(
         &self,
         user_hash: &str,
         kind: ListKind,
         entries: Vec<String>,
     ) -> Result<(), PluginError>;
-    /// The list, sorted. `NotFound` if the user does not exist.
+    /// The list, sorted by byte order (empty for a new user). `NotFound` if the user does
+    /// not exist.
     fn get_list(&self, user_hash: &str, kind: ListKind) -> Result<Vec<String>, PluginError>;
 
     /// Adds a device to an existing user. `NotFound` if the user does not exist, `Conflict`
-    /// if the device id exists (for any user).
+    /// if the device id exists (for any user), `InvalidInput` if `revoked_ms` is set (a
+    /// device is revoked with `revoke_device`).
     fn add_device(&self, device: &DeviceRecord) -> Result<(), PluginError>;
+    /// The device, revoked or not, or `None` if the id is unknown.
     fn get_device(&self, device_id: &str) -> Result<Option<DeviceRecord>, PluginError>;
-    /// The user's devices, revoked ones included, ordered by creation time.
+    /// The user's devices, revoked ones included, ordered by creation time, then device id.
+    /// `NotFound` if the user does not exist.
     fn list_devices(&self, user_hash: &str) -> Result<Vec<DeviceRecord>, PluginError>;
     /// Marks a device revoked and, in the same transaction, deletes its prekeys and its
-    /// pending deliveries. `NotFound` if unknown; revoking twice keeps the first time.
+    /// pending deliveries; a container left without any delivery is deleted with them (as
+    /// with `acknowledge`). `NotFound` if unknown; revoking twice succeeds and keeps the
+    /// first time. A revoked device stays listed; it cannot get prekeys or deliveries again,
+    /// and the ids of its prekeys stay used.
     fn revoke_device(&self, device_id: &str, at_ms: u64) -> Result<(), PluginError>;
 
     /// Adds prekeys to a device's pool, all or none, and returns the pool size after.
     /// `NotFound` if the device does not exist or is revoked; `Conflict` if any id is in
-    /// the pool, was ever handed out, or appears twice in `prekeys`.
+    /// the pool, was ever handed out, or appears twice in `prekeys`. Ids are per device
+    /// (two devices may both use id 1). An empty list adds nothing and returns the size.
     fn add_prekeys(&self, device_id: &str, prekeys: Vec<PrekeyRecord>) -> Result<u64, PluginError>;
     /// Picks one prekey of the device's pool uniformly at random and deletes it, in one
     /// transaction: no prekey is ever returned twice, also under concurrent calls (from
     /// any number of threads or relay processes sharing the store). `None` when the pool
     /// is empty. `NotFound` if the device does not exist or is revoked.
     fn take_prekey(&self, device_id: &str) -> Result<Option<PrekeyRecord>, PluginError>;
+    /// The device's pool size. `NotFound` if the device does not exist; a revoked device's
+    /// pool is empty (0).
     fn prekey_count(&self, device_id: &str) -> Result<u64, PluginError>;
 
-    /// Stores a container with one delivery per recipient. `Conflict` if the container id
-    /// exists; `NotFound` if a recipient device does not exist.
+    /// Stores a container with one delivery per recipient (a recipient listed twice gets
+    /// one delivery). `Conflict` if the container id exists; `NotFound` if a recipient
+    /// device does not exist or is revoked; `InvalidInput` if there is no recipient. The
+    /// sender is only recorded (it need not be a stored device). A container stored already
+    /// expired is kept until `expire` but never fetched.
     fn store_container(&self, container: &ContainerRecord) -> Result<(), PluginError>;
-    /// Up to `limit` containers waiting for the device and not expired at `now_ms`, oldest
-    /// first (by creation time, then id). Fetching does not remove them.
+    /// Up to `limit` containers waiting for the device and not expired at `now_ms`
+    /// (`expires_ms > now_ms`), oldest first (by creation time, then id). Fetching does not
+    /// remove them. `NotFound` if the device does not exist; a revoked device has none.
     fn fetch_pending(
         &self,
         device_id: &str,
@@ -217,22 +245,30 @@ pub trait Storage: Send + Sync + Sized + 'static {
         limit: u32,
     ) -> Result<Vec<PendingContainer>, PluginError>;
     /// Removes the device's delivery of a container; the container itself goes with its
-    /// last delivery. Returns whether a delivery was removed (acknowledging twice is `false`).
+    /// last delivery. Returns whether a delivery was removed: acknowledging twice, an
+    /// unknown device or container, a device the container is not for, or a container
+    /// already deleted by `expire` are all `false`.
     fn acknowledge(&self, device_id: &str, container_id: &str) -> Result<bool, PluginError>;
     /// Deletes every container (and its deliveries) with `expires_ms <= now_ms`; returns how
     /// many containers were deleted.
     fn expire(&self, now_ms: u64) -> Result<u64, PluginError>;
+    /// How many containers are stored, expired ones not yet deleted by `expire` included.
     fn container_count(&self) -> Result<u64, PluginError>;
 
-    /// `Conflict` if the meeting id exists.
+    /// Creates a meeting. `Conflict` if the meeting id exists; `InvalidInput` if `ended_ms`
+    /// is set (a meeting is ended with `end_meeting`). The initiator is only recorded.
     fn create_meeting(&self, meeting: &MeetingRecord) -> Result<(), PluginError>;
+    /// The meeting, ended or not, or `None` if the id is unknown.
     fn get_meeting(&self, meeting_id: &str) -> Result<Option<MeetingRecord>, PluginError>;
-    /// Inserts or updates a member. `NotFound` if the meeting does not exist; `Conflict` if
-    /// it has ended.
+    /// Inserts or updates a member (state and time as given: the last call wins; the
+    /// device need not be a stored device). `NotFound` if the meeting does not exist;
+    /// `Conflict` if it has ended.
     fn set_member(&self, meeting_id: &str, member: &MemberRecord) -> Result<(), PluginError>;
-    /// Members ordered by device id.
+    /// Members ordered by device id, also after the meeting ended. `NotFound` if the
+    /// meeting does not exist.
     fn list_members(&self, meeting_id: &str) -> Result<Vec<MemberRecord>, PluginError>;
-    /// Marks the meeting ended. `NotFound` if unknown; ending twice keeps the first time.
+    /// Marks the meeting ended. `NotFound` if unknown; ending twice succeeds and keeps the
+    /// first time.
     fn end_meeting(&self, meeting_id: &str, at_ms: u64) -> Result<(), PluginError>;
 
     /// Checks that the backend answers.
