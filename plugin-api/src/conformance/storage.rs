@@ -202,14 +202,17 @@ fn refused<T: Debug>(
         Ok(v) => Err(fail(
             check,
             format!(
-                "{call} succeeded with {v:?}; expected a {} error",
+                "{call} succeeded with {v:?}; expected an error of kind {}",
                 kind.as_str()
             ),
         )),
         Err(e) if e.kind == kind => Ok(()),
         Err(e) => Err(fail(
             check,
-            format!("{call} failed with {e}; expected a {} error", kind.as_str()),
+            format!(
+                "{call} failed with {e}; expected an error of kind {}",
+                kind.as_str()
+            ),
         )),
     }
 }

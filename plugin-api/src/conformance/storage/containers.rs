@@ -385,8 +385,9 @@ fn large_and_edge_times(ctx: &Ctx<'_>) -> Step<()> {
         ..record(&sender, &[&a], 0, LATER)
     };
     ok(CHECK, "store_container(256 KiB)", st.store_container(&big))?;
-    // Already expired when stored: kept until `expire`, never fetched.
-    let stale = record(&sender, &[&a], T + 10, T + 10);
+    // Already expired when stored: kept until `expire`, never fetched. Two deliveries, so
+    // that `expire` counting deliveries instead of containers shows.
+    let stale = record(&sender, &[&a, &sender], T + 10, T + 10);
     ok(
         CHECK,
         "store_container(expires_ms = created_ms)",
