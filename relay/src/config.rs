@@ -1,0 +1,208 @@
+//! Relay configuration (TOML). Every plugin kind names a plugin — a built-in name or a path
+//! to a shared library — and passes that plugin its own configuration table, which reaches
+//! the plugin as JSON.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8443"
+//!
+//! [plugins.auth]
+//! plugin = "jwt"                      # built-in: jwt; or a path: "/opt/conclave/libmy_auth.so"
+//! config = { mode = "dev" }
+//!
+//! [plugins.storage]
+//! plugin = "sqlite"                   # built-in: sqlite
+//! config = { path = "conclave-data/conclave.db" }
+//!
+//! [[plugins.notification]]            # zero or more
+//! plugin = "log"                      # built-ins: log, webhook
+//! config = { target = "stderr" }
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole relay configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RelayConfig {
+    /// Where the control plane listens.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    #[serde(default)]
+    pub plugins: PluginsConfig,
+}
+
+/// Which plugin serves each kind.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsConfig {
+    #[serde(default = "default_auth")]
+    pub auth: PluginSpec,
+    #[serde(default = "default_storage")]
+    pub storage: PluginSpec,
+    #[serde(default = "default_notification")]
+    pub notification: Vec<PluginSpec>,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig {
+            auth: default_auth(),
+            storage: default_storage(),
+            notification: default_notification(),
+        }
+    }
+}
+
+/// One plugin: a built-in name or a path to a `.so`, and its own configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSpec {
+    pub plugin: String,
+    #[serde(default = "empty_table")]
+    pub config: toml::Value,
+}
+
+impl PluginSpec {
+    fn builtin(name: &str, config: toml::Value) -> Self {
+        PluginSpec {
+            plugin: name.to_string(),
+            config,
+        }
+    }
+
+    /// The plugin's configuration as the JSON text it receives.
+    pub fn config_json(&self) -> String {
+        // TOML values always convert to JSON (dates become strings).
+        serde_json::to_string(&self.config).unwrap_or_else(|_| "{}".to_string())
+    }
+
+    /// A path when `plugin` names a file (contains a `/` or ends in `.so`), else `None`.
+    pub fn path(&self) -> Option<&Path> {
+        (self.plugin.contains('/') || self.plugin.ends_with(".so")).then(|| Path::new(&self.plugin))
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8443))
+}
+
+fn empty_table() -> toml::Value {
+    toml::Value::Table(toml::Table::new())
+}
+
+fn table(pairs: &[(&str, &str)]) -> toml::Value {
+    toml::Value::Table(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), toml::Value::String(v.to_string())))
+            .collect(),
+    )
+}
+
+fn default_auth() -> PluginSpec {
+    PluginSpec::builtin("jwt", table(&[("mode", "dev")]))
+}
+
+fn default_storage() -> PluginSpec {
+    PluginSpec::builtin("sqlite", table(&[("path", "conclave-data/conclave.db")]))
+}
+
+fn default_notification() -> Vec<PluginSpec> {
+    vec![PluginSpec::builtin("log", table(&[("target", "stderr")]))]
+}
+
+impl Default for RelayConfig {
+    /// The development relay: loopback only, dev auth, embedded SQLite, log notifications.
+    fn default() -> Self {
+        RelayConfig {
+            listen: default_listen(),
+            plugins: PluginsConfig::default(),
+        }
+    }
+}
+
+/// A configuration problem, as one line naming the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {problem}")]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub problem: String,
+}
+
+impl RelayConfig {
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let err = |problem: String| ConfigError {
+            path: path.to_path_buf(),
+            problem,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        Self::from_toml(&text).map_err(err)
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| {
+            e.to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    }
+
+    /// Does the relay listen on loopback only? Plugins may refuse development modes
+    /// otherwise.
+    pub fn loopback_only(&self) -> bool {
+        self.listen.ip().is_loopback()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_development_relay() {
+        let c = RelayConfig::from_toml("").unwrap();
+        assert_eq!(c, RelayConfig::default());
+        assert!(c.loopback_only());
+        assert_eq!(c.plugins.auth.config_json(), r#"{"mode":"dev"}"#);
+    }
+
+    #[test]
+    fn plugins_by_name_or_path_with_their_config() {
+        let c = RelayConfig::from_toml(
+            r#"
+            listen = "0.0.0.0:443"
+            [plugins.auth]
+            plugin = "/opt/conclave/libmy_auth.so"
+            config = { issuer = "me", leeway_s = 5, nested = { a = [1, 2] } }
+            [[plugins.notification]]
+            plugin = "webhook"
+            config = { url = "http://127.0.0.1:9/x", secret = "s" }
+            [[plugins.notification]]
+            plugin = "log"
+            "#,
+        )
+        .unwrap();
+        assert!(!c.loopback_only());
+        assert_eq!(
+            c.plugins.auth.path(),
+            Some(Path::new("/opt/conclave/libmy_auth.so"))
+        );
+        let json: serde_json::Value = serde_json::from_str(&c.plugins.auth.config_json()).unwrap();
+        assert_eq!(json["nested"]["a"][1], 2);
+        assert_eq!(c.plugins.storage.plugin, "sqlite");
+        assert_eq!(c.plugins.notification.len(), 2);
+        assert_eq!(c.plugins.notification[1].config_json(), "{}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_in_one_line() {
+        let e = RelayConfig::from_toml("[plugins.auth]\nplugn = \"jwt\"\n").unwrap_err();
+        assert!(e.contains("plugn"), "{e}");
+        assert!(!e.contains('\n'));
+    }
+}

@@ -1,0 +1,98 @@
+//! `conclave-relay`: the Conclave relay.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use conclave_relay::config::RelayConfig;
+use conclave_relay::{check, plugins};
+
+#[derive(Parser)]
+#[command(
+    name = "conclave-relay",
+    version,
+    about = "The Conclave end-to-end encrypted conferencing relay"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Plugin tools: check a plugin library, list the built-in plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Load the configuration and start every configured plugin, then stop: one line per
+    /// plugin, or one line naming what failed.
+    CheckConfig {
+        /// The relay configuration (TOML). Without it, the development defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Load a plugin (.so), print its info and run the conformance suite of its kind.
+    Check {
+        /// The plugin's shared library.
+        path: PathBuf,
+        /// The plugin's own configuration, as JSON.
+        #[arg(long, default_value = "{}")]
+        config: String,
+    },
+    /// List the plugins linked into this relay.
+    List,
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Plugin(PluginCommand::Check { path, config }) => {
+            check::check(&path, &config, &mut std::io::stdout()).map(|_| ())
+        }
+        Command::Plugin(PluginCommand::List) => {
+            for (name, kind, module) in plugins::builtins() {
+                let info = (module().info())();
+                println!(
+                    "{name}\t{} plugin\t{} {}",
+                    kind.as_str(),
+                    info.name,
+                    info.version
+                );
+            }
+            Ok(())
+        }
+        Command::CheckConfig { config } => {
+            let cfg = match &config {
+                Some(path) => RelayConfig::from_file(path).map_err(|e| e.to_string())?,
+                None => RelayConfig::default(),
+            };
+            let started = plugins::start(&cfg).map_err(|e| e.to_string())?;
+            println!(
+                "auth: {} {}",
+                started.auth.info().name,
+                started.auth.info().version
+            );
+            println!(
+                "storage: {} {}",
+                started.storage.info().name,
+                started.storage.info().version
+            );
+            for n in &started.notifiers {
+                println!("notification: {} {}", n.info().name, n.info().version);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(line) => {
+            eprintln!("conclave-relay: error: {}", line.replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
