@@ -4,6 +4,17 @@
 //!
 //! ```toml
 //! listen = "127.0.0.1:8443"
+//! data_dir = "conclave-data"            # secrets; the default SQLite database lives here too
+//! retention_days = 30                   # containers are kept at most this long
+//!
+//! [limits]
+//! bundle_burst = 30                     # bundle fetches per principal: burst
+//! bundle_per_second = 1.0               # ... and sustained rate
+//! max_container_bytes = 1310720
+//! prekey_low_water = 10
+//!
+//! [media]
+//! address = "127.0.0.1:7000"            # announced in join tickets
 //!
 //! [plugins.auth]
 //! plugin = "jwt"                      # built-in: jwt; or a path: "/opt/conclave/libmy_auth.so"
@@ -30,8 +41,59 @@ pub struct RelayConfig {
     /// Where the control plane listens.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Where the relay keeps its own files (secrets; the default SQLite database).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// How long a container is kept at most, in days.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub media: MediaConfig,
     #[serde(default)]
     pub plugins: PluginsConfig,
+}
+
+/// Request limits.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Bundle fetches per principal: burst size.
+    pub bundle_burst: u32,
+    /// Bundle fetches per principal: sustained rate per second.
+    pub bundle_per_second: f64,
+    /// Largest container accepted, in bytes.
+    pub max_container_bytes: usize,
+    /// A device is told to upload prekeys when its pool falls below this.
+    pub prekey_low_water: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            bundle_burst: 30,
+            bundle_per_second: 1.0,
+            max_container_bytes: 1_310_720,
+            prekey_low_water: 10,
+        }
+    }
+}
+
+/// The media plane, as announced in join tickets.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// The address clients send media to.
+    pub address: String,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            address: "127.0.0.1:7000".to_string(),
+        }
+    }
 }
 
 /// Which plugin serves each kind.
@@ -85,6 +147,14 @@ impl PluginSpec {
     }
 }
 
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("conclave-data")
+}
+
+fn default_retention_days() -> u32 {
+    30
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8443))
 }
@@ -119,6 +189,10 @@ impl Default for RelayConfig {
     fn default() -> Self {
         RelayConfig {
             listen: default_listen(),
+            data_dir: default_data_dir(),
+            retention_days: default_retention_days(),
+            limits: Limits::default(),
+            media: MediaConfig::default(),
             plugins: PluginsConfig::default(),
         }
     }
@@ -156,6 +230,21 @@ impl RelayConfig {
     /// otherwise.
     pub fn loopback_only(&self) -> bool {
         self.listen.ip().is_loopback()
+    }
+
+    /// Checks values serde cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.retention_days == 0 || self.retention_days > 3650 {
+            return Err("retention_days must be 1..=3650".into());
+        }
+        let l = &self.limits;
+        if l.bundle_burst == 0 || !l.bundle_per_second.is_finite() || l.bundle_per_second <= 0.0 {
+            return Err("limits.bundle_burst and limits.bundle_per_second must be positive".into());
+        }
+        if l.max_container_bytes < 1024 {
+            return Err("limits.max_container_bytes must be at least 1024".into());
+        }
+        Ok(())
     }
 }
 

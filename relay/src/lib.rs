@@ -1,7 +1,8 @@
-//! The Conclave relay. Today: configuration and run-time plugins (auth, storage,
-//! notification), and the plugin author's `plugin check`. The control plane and the media
-//! plane build on these.
+//! The Conclave relay: configuration, run-time plugins (auth, storage, notification), the
+//! control plane (the `/v1` API of docs/API.md), and the plugin author's `plugin check`.
 
 pub mod check;
 pub mod config;
+pub mod control;
 pub mod plugins;
+pub mod server;

@@ -14,8 +14,15 @@ use conclave_relay::{check, plugins};
     about = "The Conclave end-to-end encrypted conferencing relay"
 )]
 struct Cli {
+    /// The relay configuration (TOML). Without it, the development relay: loopback only,
+    /// development auth, embedded SQLite under ./conclave-data.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Listen on this address instead of the configured one.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -46,8 +53,30 @@ enum PluginCommand {
     List,
 }
 
+fn load_config(path: Option<&PathBuf>) -> Result<RelayConfig, String> {
+    match path {
+        Some(path) => RelayConfig::from_file(path).map_err(|e| e.to_string()),
+        None => Ok(RelayConfig::default()),
+    }
+}
+
 fn run(cli: Cli) -> Result<(), String> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        let mut config = load_config(cli.config.as_ref())?;
+        if let Some(listen) = cli.listen {
+            config.listen = listen;
+        }
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            )
+            .with_writer(std::io::stderr)
+            .init();
+        let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("runtime: {e}"))?;
+        return runtime.block_on(conclave_relay::server::run(config));
+    };
+    match command {
         Command::Plugin(PluginCommand::Check { path, config }) => {
             check::check(&path, &config, &mut std::io::stdout()).map(|_| ())
         }
@@ -64,10 +93,7 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::CheckConfig { config } => {
-            let cfg = match &config {
-                Some(path) => RelayConfig::from_file(path).map_err(|e| e.to_string())?,
-                None => RelayConfig::default(),
-            };
+            let cfg = load_config(config.as_ref().or(cli.config.as_ref()))?;
             let started = plugins::start(&cfg).map_err(|e| e.to_string())?;
             println!(
                 "auth: {} {}",

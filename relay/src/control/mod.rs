@@ -1,0 +1,97 @@
+//! The control plane: the `/v1` HTTP API, the push WebSocket, health and metrics.
+//! docs/API.md is its specification.
+
+mod auth;
+pub mod error;
+mod events;
+mod input;
+pub mod metrics;
+mod routes;
+mod secrets;
+pub mod state;
+mod verify;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post, put};
+
+pub use secrets::Secrets;
+use state::{AppState, SharedState, blocking, now_ms};
+
+/// The largest request body of any endpoint (a container of the maximum size, in base64).
+const MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// The control plane's routes.
+pub fn router(state: SharedState) -> Router {
+    use routes::*;
+    Router::new()
+        .route("/v1/info", get(system::info))
+        .route("/v1/clock", get(system::clock))
+        .route("/v1/users", post(users::create))
+        .route("/v1/users/{user_hash}", get(users::get))
+        .route("/v1/users/{user_hash}/privacy", put(users::privacy))
+        .route(
+            "/v1/users/{user_hash}/devices",
+            post(devices::register).get(devices::list),
+        )
+        .route("/v1/users/{user_hash}/bundle", get(devices::bundle))
+        .route("/v1/devices/{device_id}", delete(devices::revoke))
+        .route(
+            "/v1/devices/{device_id}/prekeys",
+            post(devices::upload_prekeys).get(devices::pool_size),
+        )
+        .route("/v1/messages", post(messages::post).get(messages::fetch))
+        .route("/v1/messages/{container_id}", delete(messages::acknowledge))
+        .route("/v1/meetings", post(meetings::create))
+        .route("/v1/meetings/{meeting_id}", get(meetings::get))
+        .route(
+            "/v1/meetings/{meeting_id}/members",
+            post(meetings::set_member),
+        )
+        .route("/v1/meetings/{meeting_id}/join", post(meetings::join))
+        .route("/v1/meetings/{meeting_id}/end", post(meetings::end))
+        .route("/v1/push", get(push::connect))
+        .route("/healthz", get(system::health))
+        .route("/readyz", get(system::ready))
+        .route("/metrics", get(system::metrics))
+        .fallback(|| async { error::ApiError::not_found("no such endpoint") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .with_state(state)
+}
+
+/// Builds the shared state.
+pub fn state(
+    plugins: crate::plugins::Plugins,
+    settings: state::Settings,
+) -> Result<SharedState, String> {
+    Ok(Arc::new(AppState {
+        plugins,
+        settings,
+        push: Default::default(),
+        limiter: Default::default(),
+        metrics: metrics::Metrics::new()?,
+    }))
+}
+
+/// Deletes expired containers every `every`, for as long as the process runs.
+pub fn spawn_expiry(state: SharedState, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let storage = state.plugins.storage.clone();
+            match blocking(move || storage.expire(now_ms())).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "expired containers deleted"),
+                Err(e) => tracing::warn!(error = %e.message, "expiry failed"),
+            }
+        }
+    });
+}

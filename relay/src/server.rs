@@ -1,0 +1,91 @@
+//! Running the relay: plugins, secrets, the control plane on its listener, background tasks,
+//! graceful shutdown.
+
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::config::RelayConfig;
+use crate::control::{self, Secrets, state::Settings};
+use crate::plugins;
+
+/// Starts everything and serves until Ctrl-C or SIGTERM. Start-up failures are one line.
+pub async fn run(config: RelayConfig) -> Result<(), String> {
+    if !config.loopback_only() {
+        return Err(format!(
+            "{}: the control plane serves plain HTTP, which is only allowed on loopback addresses; TLS is not available yet",
+            config.listen
+        ));
+    }
+    let secrets = Secrets::load_or_create(&config.data_dir)?;
+    let started = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || plugins::start(&config)
+    })
+    .await
+    .map_err(|_| "plugin start-up was aborted".to_string())?
+    .map_err(|e| e.to_string())?;
+    let settings = Settings {
+        username_salt: secrets.username_salt,
+        ticket_secret: secrets.ticket_secret,
+        retention_ms: u64::from(config.retention_days) * 24 * 3600 * 1000,
+        max_container_bytes: config.limits.max_container_bytes,
+        prekey_low_water: config.limits.prekey_low_water,
+        bundle_burst: f64::from(config.limits.bundle_burst),
+        bundle_per_second: config.limits.bundle_per_second,
+        media_address: config.media.address.clone(),
+        ticket_ttl_ms: 12 * 3600 * 1000,
+    };
+    let state = control::state(started, settings)?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("{}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    control::spawn_expiry(state.clone(), Duration::from_secs(60));
+    println!(
+        "conclave-relay {} listening on http://{addr}",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!("  control API  http://{addr}/v1/info");
+    println!(
+        "  health       http://{addr}/healthz  readiness http://{addr}/readyz  metrics http://{addr}/metrics"
+    );
+    println!(
+        "  plugins      auth {}  storage {}  notification {}",
+        state.plugins.auth.info().name,
+        state.plugins.storage.info().name,
+        state
+            .plugins
+            .notifiers
+            .iter()
+            .map(|n| n.info().name.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("  data         {}", config.data_dir.display());
+    axum::serve(listener, control::router(state.clone()))
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(|e| format!("server: {e}"))?;
+    for n in &state.plugins.notifiers {
+        let _ = n.flush(2000);
+    }
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
