@@ -2,7 +2,7 @@
 //!
 //! [`SqliteStorage`] implements [`conclave_plugin_api::storage::Storage`] on a bundled
 //! SQLite: write-ahead logging, versioned schema migrations ([`schema`]), a small pool of
-//! one writer and a few reader connections ([`pool`]), and every write in one
+//! one writer and a few reader connections, and every write in one
 //! `BEGIN IMMEDIATE` transaction, which makes each method atomic also between relay
 //! processes sharing the database file. Configuration: see [`config`].
 //!
@@ -20,7 +20,7 @@ mod containers;
 mod devices;
 mod error;
 mod meetings;
-pub mod pool;
+mod pool;
 mod prekeys;
 pub mod schema;
 mod users;

@@ -20,7 +20,8 @@ pub const APPLICATION_ID: i32 = 0x436f_6e63;
 /// - `prekey_ledger` holds every prekey id ever uploaded for a device, so an id that is in
 ///   the pool or was handed out is refused on upload; `prekeys` holds the current pool.
 /// - `deliveries` copies the container's times so that a device's pending list is read in
-///   order from one index.
+///   order from one index; its key starts with the container, which serves the cascade
+///   from `containers` and the "was this the last delivery" check.
 /// - Devices are never deleted (revocation marks them), so deliveries reference them
 ///   without cascade; deleting a container cascades to its deliveries.
 pub const V1: &str = "
@@ -74,10 +75,9 @@ CREATE TABLE deliveries (
     container_id TEXT NOT NULL REFERENCES containers(container_id) ON DELETE CASCADE,
     created_ms INTEGER NOT NULL,
     expires_ms INTEGER NOT NULL,
-    PRIMARY KEY (device_id, container_id)
+    PRIMARY KEY (container_id, device_id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX deliveries_by_age ON deliveries(device_id, created_ms, container_id);
-CREATE INDEX deliveries_by_container ON deliveries(container_id);
 
 CREATE TABLE meetings (
     meeting_id TEXT PRIMARY KEY,
