@@ -16,6 +16,11 @@
 //! [media]
 //! address = "127.0.0.1:7000"            # announced in join tickets
 //!
+//! [tls]                                 # HTTPS; on by default off loopback
+//! cert = "/etc/conclave/cert.pem"       # with key; without both, a self-signed certificate
+//! key = "/etc/conclave/key.pem"         #   is made on first start in data_dir/tls/
+//! names = ["relay.example.com"]         # extra names for the self-signed certificate
+//!
 //! [plugins.auth]
 //! plugin = "jwt"                      # built-in: jwt; or a path: "/opt/conclave/libmy_auth.so"
 //! config = { mode = "dev" }
@@ -51,6 +56,8 @@ pub struct RelayConfig {
     pub limits: Limits,
     #[serde(default)]
     pub media: MediaConfig,
+    #[serde(default)]
+    pub tls: crate::tls::TlsConfig,
     #[serde(default)]
     pub plugins: PluginsConfig,
 }
@@ -193,6 +200,7 @@ impl Default for RelayConfig {
             retention_days: default_retention_days(),
             limits: Limits::default(),
             media: MediaConfig::default(),
+            tls: Default::default(),
             plugins: PluginsConfig::default(),
         }
     }

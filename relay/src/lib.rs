@@ -6,3 +6,4 @@ pub mod config;
 pub mod control;
 pub mod plugins;
 pub mod server;
+pub mod tls;

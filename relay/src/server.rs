@@ -11,12 +11,20 @@ use crate::plugins;
 
 /// Starts everything and serves until Ctrl-C or SIGTERM. Start-up failures are one line.
 pub async fn run(config: RelayConfig) -> Result<(), String> {
-    if !config.loopback_only() {
+    let tls = if config.tls.enabled_for(config.loopback_only()) {
+        Some(
+            config
+                .tls
+                .material(&config.data_dir, &config.listen.ip().to_string())?,
+        )
+    } else if config.loopback_only() {
+        None
+    } else {
         return Err(format!(
-            "{}: the control plane serves plain HTTP, which is only allowed on loopback addresses; TLS is not available yet",
+            "{}: plain HTTP is only allowed on loopback addresses; enable [tls]",
             config.listen
         ));
-    }
+    };
     let secrets = Secrets::load_or_create(&config.data_dir)?;
     let started = tokio::task::spawn_blocking({
         let config = config.clone();
@@ -37,19 +45,25 @@ pub async fn run(config: RelayConfig) -> Result<(), String> {
         ticket_ttl_ms: 12 * 3600 * 1000,
     };
     let state = control::state(started, settings)?;
-    let listener = TcpListener::bind(config.listen)
-        .await
+    let std_listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| format!("{}: {e}", config.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| e.to_string())?;
+    let addr = std_listener.local_addr().map_err(|e| e.to_string())?;
     control::spawn_expiry(state.clone(), Duration::from_secs(60));
+    let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
-        "conclave-relay {} listening on http://{addr}",
+        "conclave-relay {} listening on {scheme}://{addr}",
         env!("CARGO_PKG_VERSION")
     );
-    println!("  control API  http://{addr}/v1/info");
+    println!("  control API  {scheme}://{addr}/v1/info");
     println!(
-        "  health       http://{addr}/healthz  readiness http://{addr}/readyz  metrics http://{addr}/metrics"
+        "  health       {scheme}://{addr}/healthz  readiness {scheme}://{addr}/readyz  metrics {scheme}://{addr}/metrics"
     );
+    if let Some(t) = &tls {
+        println!("  tls          {}  sha256 {}", t.source, t.fingerprint);
+    }
     println!(
         "  plugins      auth {}  storage {}  notification {}",
         state.plugins.auth.info().name,
@@ -63,10 +77,33 @@ pub async fn run(config: RelayConfig) -> Result<(), String> {
             .join(", ")
     );
     println!("  data         {}", config.data_dir.display());
-    axum::serve(listener, control::router(state.clone()))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|e| format!("server: {e}"))?;
+    let app = control::router(state.clone());
+    match tls {
+        None => {
+            let listener = TcpListener::from_std(std_listener).map_err(|e| e.to_string())?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown())
+                .await
+                .map_err(|e| format!("server: {e}"))?;
+        }
+        Some(t) => {
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem(t.cert_pem, t.key_pem)
+                .await
+                .map_err(|e| format!("tls: {e}"))?;
+            let handle = axum_server::Handle::new();
+            let h = handle.clone();
+            tokio::spawn(async move {
+                shutdown().await;
+                h.graceful_shutdown(Some(Duration::from_secs(5)));
+            });
+            axum_server::from_tcp_rustls(std_listener, rustls)
+                .map_err(|e| format!("tls: {e}"))?
+                .handle(handle)
+                .serve(app.into_make_service())
+                .await
+                .map_err(|e| format!("server: {e}"))?;
+        }
+    }
     for n in &state.plugins.notifiers {
         let _ = n.flush(2000);
     }
