@@ -1,4 +1,5 @@
-//! Metrics through OpenTelemetry, exported as Prometheus text at `/metrics`. Labels carry
+//! Metrics through OpenTelemetry, exported as Prometheus text at `/metrics` and, when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, pushed to that OTLP/HTTP collector. Labels carry
 //! route templates, methods and statuses only: never user, device or meeting identifiers.
 
 use std::sync::Arc;
@@ -43,7 +44,20 @@ impl Metrics {
             .with_registry(registry.clone())
             .build()
             .map_err(|e| format!("metrics exporter: {e}"))?;
-        let provider = SdkMeterProvider::builder().with_reader(exporter).build();
+        let mut builder = SdkMeterProvider::builder().with_reader(exporter);
+        // OTLP/HTTP export beside the Prometheus endpoint when a collector is configured
+        // (the standard OTEL_EXPORTER_OTLP_* variables; interval OTEL_METRIC_EXPORT_INTERVAL).
+        if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+            || std::env::var_os("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT").is_some()
+        {
+            let otlp = opentelemetry_otlp::MetricExporter::builder()
+                .with_http()
+                .build()
+                .map_err(|e| format!("OTLP metrics exporter: {e}"))?;
+            builder = builder
+                .with_reader(opentelemetry_sdk::metrics::PeriodicReader::builder(otlp).build());
+        }
+        let provider = builder.build();
         let meter = provider.meter("conclave-relay");
         let containers_now = Arc::new(AtomicU64::new(0));
         let connected_now = Arc::new(AtomicU64::new(0));
