@@ -6,6 +6,7 @@
 //! listen = "127.0.0.1:8443"
 //! data_dir = "conclave-data"            # secrets; the default SQLite database lives here too
 //! retention_days = 30                   # containers are kept at most this long
+//! expiry_interval_s = 60                # how often expired containers are deleted
 //!
 //! [limits]
 //! bundle_burst = 30                     # bundle fetches per principal: burst
@@ -52,6 +53,9 @@ pub struct RelayConfig {
     /// How long a container is kept at most, in days.
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
+    /// How often expired containers are deleted, in seconds.
+    #[serde(default = "default_expiry_interval_s")]
+    pub expiry_interval_s: u64,
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
@@ -158,6 +162,10 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("conclave-data")
 }
 
+fn default_expiry_interval_s() -> u64 {
+    60
+}
+
 fn default_retention_days() -> u32 {
     30
 }
@@ -198,6 +206,7 @@ impl Default for RelayConfig {
             listen: default_listen(),
             data_dir: default_data_dir(),
             retention_days: default_retention_days(),
+            expiry_interval_s: default_expiry_interval_s(),
             limits: Limits::default(),
             media: MediaConfig::default(),
             tls: Default::default(),
@@ -244,6 +253,9 @@ impl RelayConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.retention_days == 0 || self.retention_days > 3650 {
             return Err("retention_days must be 1..=3650".into());
+        }
+        if self.expiry_interval_s == 0 || self.expiry_interval_s > 86_400 {
+            return Err("expiry_interval_s must be 1..=86400".into());
         }
         let l = &self.limits;
         if l.bundle_burst == 0 || !l.bundle_per_second.is_finite() || l.bundle_per_second <= 0.0 {

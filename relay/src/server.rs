@@ -11,6 +11,7 @@ use crate::plugins;
 
 /// Starts everything and serves until Ctrl-C or SIGTERM. Start-up failures are one line.
 pub async fn run(config: RelayConfig) -> Result<(), String> {
+    config.validate()?;
     let tls = if config.tls.enabled_for(config.loopback_only()) {
         Some(
             config
@@ -51,7 +52,10 @@ pub async fn run(config: RelayConfig) -> Result<(), String> {
         .set_nonblocking(true)
         .map_err(|e| e.to_string())?;
     let addr = std_listener.local_addr().map_err(|e| e.to_string())?;
-    control::spawn_expiry(state.clone(), Duration::from_secs(60));
+    control::spawn_expiry(
+        state.clone(),
+        Duration::from_secs(config.expiry_interval_s.max(1)),
+    );
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
         "conclave-relay {} listening on {scheme}://{addr}",
