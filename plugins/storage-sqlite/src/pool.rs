@@ -7,10 +7,12 @@
 //! readers in deferred transactions (a consistent snapshot; WAL lets them run while a
 //! write is in progress). An in-memory database has only the writer, which also reads.
 
+use std::cell::Cell;
 use std::fs;
 use std::path::Path;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use conclave_plugin_api::PluginError;
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
@@ -24,6 +26,7 @@ const STATEMENT_CACHE: usize = 64;
 
 /// The connections of one plugin instance.
 pub struct Pool {
+    busy_timeout: Duration,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     reader_returned: Condvar,
@@ -34,6 +37,47 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while a connection was checked out leaves it usable: its transaction was
     // rolled back when the `Transaction` was dropped during unwinding.
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+thread_local! {
+    /// Until when the current call of this thread may wait for a lock.
+    static BUSY_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with a lock-wait deadline of `timeout` from now for this thread.
+fn with_deadline<T>(timeout: Duration, f: impl FnOnce() -> T) -> T {
+    struct Reset(Option<Instant>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            BUSY_DEADLINE.with(|d| d.set(self.0));
+        }
+    }
+    let _reset = Reset(BUSY_DEADLINE.with(|d| d.replace(Some(Instant::now() + timeout))));
+    f()
+}
+
+/// SQLite's busy handler: called while another connection (or process) holds a lock.
+///
+/// SQLite's own busy timeout sleeps 1, 2, 5, ... up to 100 ms between attempts, which
+/// starves a process competing with a busy one (it keeps waking up to a lock taken again).
+/// This one retries after short, growing, jittered sleeps (50 µs to about 2 ms) until the
+/// deadline of the current call (`busy_timeout_ms`), then gives up: `Unavailable`.
+fn busy_handler(attempt: i32) -> bool {
+    let Some(deadline) = BUSY_DEADLINE.with(Cell::get) else {
+        return false;
+    };
+    let now = Instant::now();
+    if now >= deadline {
+        return false;
+    }
+    let base_us = 50u64 << attempt.clamp(0, 5);
+    let jitter_us = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos()))
+        .unwrap_or_default()
+        % base_us;
+    thread::sleep(Duration::from_micros(base_us + jitter_us).min(deadline - now));
+    true
 }
 
 /// Errors while opening are about the configured file: say which, and make the ones an
@@ -52,7 +96,11 @@ fn open_error(db: &str, e: rusqlite::Error) -> PluginError {
 
 /// Settings every connection gets.
 fn configure(conn: &Connection, busy_timeout: Duration, file: bool) -> rusqlite::Result<()> {
-    conn.busy_timeout(busy_timeout)?;
+    conn.busy_handler(Some(busy_handler))?;
+    with_deadline(busy_timeout, || configure_pragmas(conn, file))
+}
+
+fn configure_pragmas(conn: &Connection, file: bool) -> rusqlite::Result<()> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     if file {
         // Write-ahead logging: readers never block the writer nor the other way round,
@@ -120,17 +168,20 @@ impl Pool {
             Location::Memory => ":memory:".to_string(),
             Location::File(path) => path.display().to_string(),
         };
-        schema::migrate(&mut writer, &db)?;
+        with_deadline(config.busy_timeout, || schema::migrate(&mut writer, &db))?;
         let mut reader_conns = Vec::with_capacity(readers);
         if let Location::File(path) = &config.location {
             for _ in 0..readers {
                 let conn = open_file(path, &db, config.busy_timeout)?;
-                conn.pragma_update(None, "query_only", true)
-                    .map_err(|e| open_error(&db, e))?;
+                with_deadline(config.busy_timeout, || {
+                    conn.pragma_update(None, "query_only", true)
+                })
+                .map_err(|e| open_error(&db, e))?;
                 reader_conns.push(conn);
             }
         }
         Ok(Pool {
+            busy_timeout: config.busy_timeout,
             writer: Mutex::new(writer),
             readers: Mutex::new(reader_conns),
             reader_returned: Condvar::new(),
@@ -146,12 +197,14 @@ impl Pool {
         f: impl FnOnce(&Connection) -> Result<T, PluginError>,
     ) -> Result<T, PluginError> {
         let mut conn = lock(&self.writer);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| map(what, e))?;
-        let value = f(&tx)?;
-        tx.commit().map_err(|e| map(what, e))?;
-        Ok(value)
+        with_deadline(self.busy_timeout, || {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| map(what, e))?;
+            let value = f(&tx)?;
+            tx.commit().map_err(|e| map(what, e))?;
+            Ok(value)
+        })
     }
 
     /// Runs `f` in a read transaction on a reader (the writer when there is none).

@@ -23,10 +23,10 @@ const CHILD_OUT: &str = "CONCLAVE_SQLITE_TEST_CHILD_OUT";
 /// parent creates this file, so that every process takes at the same time.
 const CHILD_GO: &str = "CONCLAVE_SQLITE_TEST_CHILD_GO";
 
-/// Processes pause between takes, as relays serving requests do: SQLite's busy handler
-/// is not fair, and a process retrying its lock can starve against others taking in a
-/// tight loop (it would then fail with `Unavailable` after the busy timeout, never with a
-/// duplicate); the pause lets every process take its share.
+/// Processes pause between takes, as relays serving requests do. Lock waits between
+/// processes are not fair: a process taking in a tight loop can, now and then, keep the
+/// lock from another for the whole run (which would end in `Unavailable` after the busy
+/// timeout, never in a duplicate); the pause makes every process take its share.
 const TAKER_PAUSE: Duration = Duration::from_micros(200);
 
 fn wait_for(file: &Path) {
@@ -176,4 +176,28 @@ fn child_process_taker() {
     }
     report.push_str("done\n");
     std::fs::write(out, report).unwrap();
+}
+
+#[test]
+fn a_lock_held_too_long_is_unavailable_and_reads_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("locked.db");
+    drop(setup(&path, 3));
+    let config = serde_json::json!({"path": path, "busy_timeout_ms": 150}).to_string();
+    let st = common::open(&config);
+    // Another process (here: a raw connection) holds the write lock.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let start = std::time::Instant::now();
+    let e = st.take_prekey(DEVICE).unwrap_err();
+    let waited = start.elapsed();
+    assert_eq!(e.kind, ErrorKind::Unavailable, "{e}");
+    assert!(e.message.contains("busy"), "{e}");
+    assert!(waited >= Duration::from_millis(150), "{waited:?}");
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+    // Readers are not blocked by a writer (WAL), and nothing was taken.
+    assert_eq!(st.prekey_count(DEVICE).unwrap(), 3);
+    raw.execute_batch("COMMIT").unwrap();
+    assert!(st.take_prekey(DEVICE).unwrap().is_some());
+    assert_eq!(st.prekey_count(DEVICE).unwrap(), 2);
 }
