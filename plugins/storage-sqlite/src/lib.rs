@@ -260,7 +260,8 @@ impl Storage for SqliteStorage {
 
     fn health(&self) -> Result<(), PluginError> {
         self.pool.read("health", |c| {
-            c.query_row(HEALTH_CHECK, [], |r| r.get::<_, i64>(0))
+            c.prepare_cached(HEALTH_CHECK)
+                .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
                 .map(|_| ())
                 .map_err(|e| error::map("health", e))
         })
