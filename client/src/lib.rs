@@ -7,9 +7,12 @@
 //! - [`container`]: sealing and opening secure communication containers.
 //! - [`meeting`]: meeting ids, meeting keys, epochs, rosters, per-sender media keys, rekey.
 //! - [`sframe`]: RFC 9605 frame encryption with per-KID replay windows.
+//! - [`api`]: the relay's control API (async, tokio): typed client, push channel, and
+//!   [`api::Session`], an identity tied to a relay account.
 //!
 //! `docs/PROTOCOL.md` is the normative description of every byte.
 
+pub mod api;
 pub mod container;
 mod error;
 pub mod hpke;
