@@ -20,13 +20,13 @@ use crate::{CallKind, Cli, Command, Crypto, IdentityCommand};
 
 type Error = Box<dyn std::error::Error>;
 
-fn provider(c: Crypto) -> Arc<dyn CryptoProvider> {
+pub(crate) fn provider(c: Crypto) -> Arc<dyn CryptoProvider> {
     match c {
         Crypto::Software => Arc::new(SoftwareProvider::new()),
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -251,6 +251,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 "payload": opened.payload,
             }))
         }
+        // Online commands are dispatched by `online::run`.
+        _ => Err("this command needs a relay".into()),
     }
 }
 
