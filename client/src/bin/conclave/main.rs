@@ -91,14 +91,16 @@ enum Command {
     Accept {
         #[arg(long)]
         dir: PathBuf,
-        /// The meeting id (64 hex digits) of an invitation in `conclave inbox`.
+        /// The meeting id of an invitation in `conclave inbox` (64 hex digits, or a unique
+        /// prefix of at least 8).
         meeting_id: String,
     },
     /// Reject an invitation: record it with the relay and tell the inviter's devices.
     Reject {
         #[arg(long)]
         dir: PathBuf,
-        /// The meeting id (64 hex digits) of an invitation in `conclave inbox`.
+        /// The meeting id of an invitation in `conclave inbox` (64 hex digits, or a unique
+        /// prefix of at least 8).
         meeting_id: String,
         /// The inviter's username, when this account has not met them yet.
         #[arg(long, value_name = "USER")]

@@ -353,6 +353,8 @@ async fn listen(
     let pending = o.session.receive().await?;
     let show = |o: &mut Opened, r: &Received| -> Result<(), Error> {
         let now = o.session.now_ms();
+        // Re-read first: `accept` or `reject` may have changed the file meanwhile.
+        o.account = Account::load(dir)?;
         remember(&mut o.account, r, now);
         o.account.save(dir)?;
         let (v, human) = received(&o.account, r, &d);
@@ -397,17 +399,29 @@ async fn listen(
     Ok(())
 }
 
-/// The pending invitation for `meeting_id` in the account.
-fn invitation<'a>(account: &'a Account, meeting_id: &str) -> Result<&'a InviteRecord, Error> {
-    account
+/// The invitation a meeting id names: the whole id, or a unique prefix of at least 8 hex
+/// digits. Returns the whole id and the invitation.
+fn invitation<'a>(
+    account: &'a Account,
+    meeting_id: &str,
+) -> Result<(String, &'a InviteRecord), Error> {
+    let given = meeting_id.to_lowercase();
+    if let Some(i) = account.invites.get(&given) {
+        return Ok((given, i));
+    }
+    let matches: Vec<_> = account
         .invites
-        .get(&meeting_id.to_lowercase())
-        .ok_or_else(|| {
-            format!(
-                "no invitation to meeting {meeting_id} in this account; run `conclave inbox` first"
-            )
-            .into()
-        })
+        .iter()
+        .filter(|(id, _)| given.len() >= 8 && id.starts_with(&given))
+        .collect();
+    match matches.as_slice() {
+        [(id, i)] => Ok(((*id).clone(), i)),
+        [] => Err(format!(
+            "no invitation to meeting {meeting_id} in this account; run `conclave inbox` first"
+        )
+        .into()),
+        _ => Err(format!("{meeting_id} names more than one invitation; give more digits").into()),
+    }
 }
 
 async fn accept(
@@ -417,8 +431,7 @@ async fn accept(
     meeting_id: &str,
 ) -> Result<(), Error> {
     let mut o = open_account(p, dir).await?;
-    let mid = meeting_id.to_lowercase();
-    let invite = invitation(&o.account, &mid)?;
+    let (mid, invite) = invitation(&o.account, meeting_id)?;
     let participants = invite.keys.roster.len();
     let ticket = o.session.accept(&mid).await?;
     if let Some(i) = o.account.invites.get_mut(&mid) {
@@ -447,8 +460,8 @@ async fn reject(
     initiator: Option<&str>,
 ) -> Result<(), Error> {
     let mut o = open_account(p.clone(), dir).await?;
-    let mid = meeting_id.to_lowercase();
-    let invite = invitation(&o.account, &mid)?.clone();
+    let (mid, invite) = invitation(&o.account, meeting_id)?;
+    let invite = invite.clone();
     let name = match initiator {
         Some(n) => n.to_string(),
         None => invite
