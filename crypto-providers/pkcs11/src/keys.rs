@@ -125,12 +125,16 @@ impl Pkcs11P256Key {
         let mut public_attrs = public_template(usage, &id);
         public_attrs.push(Attribute::EcParams(P256_EC_PARAMS.to_vec()));
         let private_attrs = private_template(usage, &id);
-        let (public_object, private) = s.run(Op::GenerateKeyPair, |s| {
-            s.generate_key_pair(&Mechanism::EccKeyPairGen, &public_attrs, &private_attrs)
-        })?;
+        let (public_object, private) = {
+            let _objects = ctx.token.object_lock();
+            s.run(Op::GenerateKeyPair, |s| {
+                s.generate_key_pair(&Mechanism::EccKeyPairGen, &public_attrs, &private_attrs)
+            })?
+        };
         let public = match read_public(&mut s, public_object) {
             Ok(public) => public,
             Err(e) => {
+                let _objects = ctx.token.object_lock();
                 let _ = destroy_object(&mut s, private);
                 let _ = destroy_object(&mut s, public_object);
                 return Err(e);
@@ -171,6 +175,7 @@ impl Pkcs11P256Key {
             Attribute::EcParams(P256_EC_PARAMS.to_vec()),
             Attribute::Value(scalar.to_vec()),
         ]);
+        let objects = ctx.token.object_lock();
         let created = s.run(Op::ImportKey, |s| s.create_object(&private_attrs));
         // Wipe the template's copy of the scalar whatever happened.
         for attr in &mut private_attrs {
@@ -193,6 +198,7 @@ impl Pkcs11P256Key {
                 return Err(e);
             }
         };
+        drop(objects);
         Ok(Pkcs11P256Key {
             ctx: ctx.clone(),
             usage,
@@ -295,6 +301,7 @@ impl Pkcs11P256Key {
     /// Destroys both objects; an object already gone counts as destroyed.
     fn destroy_objects(&self) -> Result<(), CryptoError> {
         let mut s = self.ctx.token.session()?;
+        let _objects = self.ctx.token.object_lock();
         destroy_object(&mut s, self.private)?;
         destroy_object(&mut s, self.public_object)
     }

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use conclave_crypto::CryptoError;
@@ -28,11 +28,19 @@ use crate::error::{Op, is_token_gone, token_error};
 /// How long a caller waits for a free session before giving up.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A loaded and initialised module, and the lock that serialises creating and destroying
+/// token objects through it.
+#[derive(Clone)]
+struct Module {
+    pkcs11: Pkcs11,
+    objects: Arc<Mutex<()>>,
+}
+
 /// Loaded and initialised modules, by canonical path.
-static MODULES: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
+static MODULES: OnceLock<Mutex<HashMap<PathBuf, Module>>> = OnceLock::new();
 
 /// Loads and initialises the module at `path`, once per process.
-fn module(path: &Path) -> Result<Pkcs11, CryptoError> {
+fn module(path: &Path) -> Result<Module, CryptoError> {
     let canonical = std::fs::canonicalize(path).map_err(|e| {
         CryptoError::Provider(format!(
             "PKCS#11 module {} not found: {}",
@@ -69,13 +77,19 @@ fn module(path: &Path) -> Result<Pkcs11, CryptoError> {
             )));
         }
     }
-    modules.insert(canonical, pkcs11.clone());
-    Ok(pkcs11)
+    let module = Module {
+        pkcs11,
+        objects: Arc::new(Mutex::new(())),
+    };
+    modules.insert(canonical, module.clone());
+    Ok(module)
 }
 
 /// The token a provider works with, and its session pool.
 pub(crate) struct Token {
     pkcs11: Pkcs11,
+    /// Shared by every provider on the same module; see [`Token::object_lock`].
+    objects: Arc<Mutex<()>>,
     slot: Slot,
     label: String,
     pin: AuthPin,
@@ -118,7 +132,7 @@ const REQUIRED: [(MechanismType, &str); 3] = [
 impl Token {
     /// Loads the module, finds the token by label, checks its mechanisms and logs in.
     pub(crate) fn open(config: &Pkcs11Config) -> Result<Token, CryptoError> {
-        let pkcs11 = module(&config.module)?;
+        let Module { pkcs11, objects } = module(&config.module)?;
         let label = config.token_label.clone();
         let slot = find_slot(&pkcs11, &label)?;
         let mechanisms = pkcs11
@@ -143,6 +157,7 @@ impl Token {
         let pin = config.pin.read()?;
         let token = Token {
             pkcs11,
+            objects,
             slot,
             label,
             pin,
@@ -243,6 +258,15 @@ impl Token {
             return (self.gone(op, *rv), true);
         }
         (token_error(op, &self.label, e), gone)
+    }
+
+    /// Held while token objects (`CKA_TOKEN = true`) are created or destroyed, one at a time
+    /// per module: SoftHSM 2.6 corrupts concurrent creations of token objects (random
+    /// CKR_GENERAL_ERROR or CKR_TEMPLATE_INCONSISTENT from C_GenerateKeyPair and
+    /// C_CreateObject, SoftHSMv2 issue #573). Key management is rare next to signing and ECDH,
+    /// which are not serialised.
+    pub(crate) fn object_lock(&self) -> MutexGuard<'_, ()> {
+        self.objects.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether the token is still in its slot under its label.
