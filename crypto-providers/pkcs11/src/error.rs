@@ -23,6 +23,7 @@ pub(crate) enum Op {
     Encrypt,
     Decrypt,
     DestroyObject,
+    CopyObject,
 }
 
 impl Op {
@@ -43,6 +44,7 @@ impl Op {
             Op::Encrypt => "AES-GCM encryption (C_Encrypt with CKM_AES_GCM)",
             Op::Decrypt => "AES-GCM decryption (C_Decrypt with CKM_AES_GCM)",
             Op::DestroyObject => "destroying a key object (C_DestroyObject)",
+            Op::CopyObject => "making a session key a token key (C_CopyObject)",
         }
     }
 
@@ -59,6 +61,10 @@ impl Op {
                 "PKCS#11 token rejected CKM_AES_GCM (in-token frame encryption)"
             }
             Op::Random => "PKCS#11 token has no random generator (C_GenerateRandom)",
+            Op::CopyObject => {
+                "PKCS#11 token cannot turn a session key into a token key (C_CopyObject): \
+                 imported and ephemeral keys cannot be persisted on it"
+            }
             _ => "PKCS#11 token rejected a mechanism",
         }
     }
@@ -121,7 +127,9 @@ pub(crate) fn rv_error(op: Op, token: &str, rv: RvError) -> CryptoError {
         RvError::MechanismInvalid | RvError::MechanismParamInvalid | RvError::CurveNotSupported => {
             CryptoError::Unsupported(op.unsupported())
         }
-        RvError::FunctionNotSupported if op == Op::ImportKey || op == Op::Random => {
+        RvError::FunctionNotSupported
+            if matches!(op, Op::ImportKey | Op::Random | Op::CopyObject) =>
+        {
             CryptoError::Unsupported(op.unsupported())
         }
         RvError::TemplateInconsistent
@@ -129,7 +137,8 @@ pub(crate) fn rv_error(op: Op, token: &str, rv: RvError) -> CryptoError {
         | RvError::AttributeValueInvalid
         | RvError::AttributeTypeInvalid
         | RvError::ActionProhibited
-            if op == Op::ImportKey =>
+        | RvError::AttributeReadOnly
+            if matches!(op, Op::ImportKey | Op::CopyObject) =>
         {
             CryptoError::Unsupported(op.unsupported())
         }

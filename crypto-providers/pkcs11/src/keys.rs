@@ -5,14 +5,19 @@
 //! Signing (`CKM_ECDSA` over a SHA-256 computed on the host) and ECDH (`CKM_ECDH1_DERIVE`
 //! with `CKD_NULL`) run in the token; the private scalar never leaves it.
 //!
-//! Lifetime: a key that was neither persisted nor restored is *ephemeral* (an HPKE
-//! encapsulation key, a key made by a test) and its objects are destroyed when the handle is
-//! dropped. A key that was persisted or restored stays in the token until
-//! [`P256PrivateKey::destroy`] deletes it (one-time prekeys are destroyed once used).
+//! Lifetime: generated long-term keys ([`conclave_crypto::CryptoProvider::generate_p256`])
+//! are token objects from the start. Ephemeral keys (`generate_ephemeral_p256`, HPKE
+//! encapsulation keys) and imported keys (HPKE `DeriveKeyPair`, test vectors) are session
+//! objects: in the token's memory only, never written to its storage, and far cheaper to make
+//! (a SoftHSM token object is a file). [`P256PrivateKey::persist`] turns session objects into
+//! token objects (`C_CopyObject`). A key that was neither persisted nor restored has its
+//! objects destroyed when the handle is dropped; a persisted or restored key stays in the
+//! token until [`P256PrivateKey::destroy`] deletes it (one-time prekeys are destroyed once
+//! used).
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use conclave_crypto::{
     CryptoError, CryptoProvider, HashAlg, KeyUsage, P256PrivateKey, P256PublicKey, PersistedKey,
@@ -57,8 +62,9 @@ pub(crate) struct Pkcs11P256Key {
     usage: KeyUsage,
     public: P256PublicKey,
     id: Vec<u8>,
-    private: ObjectHandle,
-    public_object: ObjectHandle,
+    /// The objects; replaced when [`P256PrivateKey::persist`] turns session objects into
+    /// token objects.
+    objects: Mutex<Objects>,
     /// Persisted or restored: not destroyed on drop.
     keep: AtomicBool,
     destroyed: AtomicBool,
@@ -71,10 +77,29 @@ fn label_for(usage: KeyUsage) -> Vec<u8> {
     }
 }
 
+/// Where a key's objects live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Storage {
+    /// Token objects (`CKA_TOKEN = true`): kept across sessions and runs, can be persisted.
+    Token,
+    /// Session objects (`CKA_TOKEN = false`): in the token's memory only, gone when the
+    /// session that made them closes; for ephemeral keys. Never written to token storage,
+    /// and much cheaper to make (no object file on SoftHSM).
+    Session,
+}
+
+/// A key's two objects and where they live.
+#[derive(Clone, Copy, Debug)]
+struct Objects {
+    private: ObjectHandle,
+    public: ObjectHandle,
+    storage: Storage,
+}
+
 /// Attributes shared by the private objects this provider creates.
-fn private_template(usage: KeyUsage, id: &[u8]) -> Vec<Attribute> {
+fn private_template(usage: KeyUsage, id: &[u8], storage: Storage) -> Vec<Attribute> {
     vec![
-        Attribute::Token(true),
+        Attribute::Token(storage == Storage::Token),
         Attribute::Private(true),
         Attribute::Sensitive(true),
         Attribute::Extractable(false),
@@ -86,9 +111,9 @@ fn private_template(usage: KeyUsage, id: &[u8]) -> Vec<Attribute> {
 }
 
 /// Attributes shared by the public objects this provider creates.
-fn public_template(usage: KeyUsage, id: &[u8]) -> Vec<Attribute> {
+fn public_template(usage: KeyUsage, id: &[u8], storage: Storage) -> Vec<Attribute> {
     vec![
-        Attribute::Token(true),
+        Attribute::Token(storage == Storage::Token),
         Attribute::Private(false),
         Attribute::Verify(usage == KeyUsage::Signing),
         Attribute::Id(id.to_vec()),
@@ -118,15 +143,20 @@ pub(crate) fn parse_ec_point(value: &[u8]) -> Result<P256PublicKey, CryptoError>
 }
 
 impl Pkcs11P256Key {
-    /// Generates a key pair in the token.
-    pub(crate) fn generate(ctx: &Arc<KeyContext>, usage: KeyUsage) -> Result<Self, CryptoError> {
+    /// Generates a key pair in the token, as token objects or (ephemeral keys) session
+    /// objects.
+    pub(crate) fn generate(
+        ctx: &Arc<KeyContext>,
+        usage: KeyUsage,
+        storage: Storage,
+    ) -> Result<Self, CryptoError> {
         let mut s = ctx.token.session()?;
         let id = new_id(&mut s)?;
-        let mut public_attrs = public_template(usage, &id);
+        let mut public_attrs = public_template(usage, &id, storage);
         public_attrs.push(Attribute::EcParams(P256_EC_PARAMS.to_vec()));
-        let private_attrs = private_template(usage, &id);
+        let private_attrs = private_template(usage, &id, storage);
         let (public_object, private) = {
-            let _objects = ctx.token.object_lock();
+            let _objects = (storage == Storage::Token).then(|| ctx.token.object_lock());
             s.run(Op::GenerateKeyPair, |s| {
                 s.generate_key_pair(&Mechanism::EccKeyPairGen, &public_attrs, &private_attrs)
             })?
@@ -134,7 +164,7 @@ impl Pkcs11P256Key {
         let public = match read_public(&mut s, public_object) {
             Ok(public) => public,
             Err(e) => {
-                let _objects = ctx.token.object_lock();
+                let _objects = (storage == Storage::Token).then(|| ctx.token.object_lock());
                 let _ = destroy_object(&mut s, private);
                 let _ = destroy_object(&mut s, public_object);
                 return Err(e);
@@ -145,14 +175,18 @@ impl Pkcs11P256Key {
             usage,
             public,
             id,
-            private,
-            public_object,
+            objects: Mutex::new(Objects {
+                private,
+                public: public_object,
+                storage,
+            }),
             keep: AtomicBool::new(false),
             destroyed: AtomicBool::new(false),
         })
     }
 
-    /// Creates token objects from a scalar `d` (1 ≤ d < n) checked on the host first.
+    /// Creates session objects from a scalar `d` (1 ≤ d < n) checked on the host first; they
+    /// become token objects if the key is persisted.
     pub(crate) fn import(
         ctx: &Arc<KeyContext>,
         scalar: &[u8],
@@ -166,16 +200,16 @@ impl Pkcs11P256Key {
             .map_err(|_| CryptoError::Provider("internal: public key encoding failed".into()))?;
         drop(secret);
 
+        let storage = Storage::Session;
         let mut s = ctx.token.session()?;
         let id = new_id(&mut s)?;
-        let mut private_attrs = private_template(usage, &id);
+        let mut private_attrs = private_template(usage, &id, storage);
         private_attrs.extend([
             Attribute::Class(ObjectClass::PRIVATE_KEY),
             Attribute::KeyType(KeyType::EC),
             Attribute::EcParams(P256_EC_PARAMS.to_vec()),
             Attribute::Value(scalar.to_vec()),
         ]);
-        let objects = ctx.token.object_lock();
         let created = s.run(Op::ImportKey, |s| s.create_object(&private_attrs));
         // Wipe the template's copy of the scalar whatever happened.
         for attr in &mut private_attrs {
@@ -184,7 +218,7 @@ impl Pkcs11P256Key {
             }
         }
         let private = created?;
-        let mut public_attrs = public_template(usage, &id);
+        let mut public_attrs = public_template(usage, &id, storage);
         public_attrs.extend([
             Attribute::Class(ObjectClass::PUBLIC_KEY),
             Attribute::KeyType(KeyType::EC),
@@ -198,14 +232,16 @@ impl Pkcs11P256Key {
                 return Err(e);
             }
         };
-        drop(objects);
         Ok(Pkcs11P256Key {
             ctx: ctx.clone(),
             usage,
             public,
             id,
-            private,
-            public_object,
+            objects: Mutex::new(Objects {
+                private,
+                public: public_object,
+                storage,
+            }),
             keep: AtomicBool::new(false),
             destroyed: AtomicBool::new(false),
         })
@@ -282,11 +318,55 @@ impl Pkcs11P256Key {
             usage,
             public,
             id,
-            private,
-            public_object,
+            objects: Mutex::new(Objects {
+                private,
+                public: public_object,
+                storage: Storage::Token,
+            }),
             keep: AtomicBool::new(true),
             destroyed: AtomicBool::new(false),
         })
+    }
+
+    fn objects(&self) -> Objects {
+        *self.objects.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The private object, unless the key was destroyed.
+    fn private(&self) -> Result<ObjectHandle, CryptoError> {
+        self.check_alive()?;
+        Ok(self.objects().private)
+    }
+
+    /// Turns session objects into token objects (C_CopyObject with `CKA_TOKEN = true`), so
+    /// that the key outlives the session and the process.
+    fn promote(&self, objects: &mut Objects) -> Result<(), CryptoError> {
+        if objects.storage == Storage::Token {
+            return Ok(());
+        }
+        let mut s = self.ctx.token.session()?;
+        let _lock = self.ctx.token.object_lock();
+        let to_token = [Attribute::Token(true)];
+        let copy = |s: &mut PooledSession<'_>, handle| {
+            s.run(Op::CopyObject, |s| s.copy_object(handle, &to_token))
+        };
+        let private = copy(&mut s, objects.private)?;
+        let public = match copy(&mut s, objects.public) {
+            Ok(h) => h,
+            Err(e) => {
+                let _ = destroy_object(&mut s, private);
+                return Err(e);
+            }
+        };
+        // The session originals are no longer needed.
+        let _ = destroy_object(&mut s, objects.private);
+        let _ = destroy_object(&mut s, objects.public);
+        *objects = Objects {
+            private,
+            public,
+            storage: Storage::Token,
+        };
+        Ok(())
     }
 
     fn check_alive(&self) -> Result<(), CryptoError> {
@@ -300,10 +380,11 @@ impl Pkcs11P256Key {
 
     /// Destroys both objects; an object already gone counts as destroyed.
     fn destroy_objects(&self) -> Result<(), CryptoError> {
+        let objects = self.objects();
         let mut s = self.ctx.token.session()?;
-        let _objects = self.ctx.token.object_lock();
-        destroy_object(&mut s, self.private)?;
-        destroy_object(&mut s, self.public_object)
+        let _lock = (objects.storage == Storage::Token).then(|| self.ctx.token.object_lock());
+        destroy_object(&mut s, objects.private)?;
+        destroy_object(&mut s, objects.public)
     }
 }
 
@@ -394,17 +475,15 @@ impl P256PrivateKey for Pkcs11P256Key {
                 needed: KeyUsage::Signing,
             });
         }
-        self.check_alive()?;
+        let private = self.private()?;
         let mut s = self.ctx.token.session()?;
         let raw = if self.ctx.hash_in_token {
             s.run(Op::Sign, |s| {
-                s.sign(&Mechanism::EcdsaSha256, self.private, message)
+                s.sign(&Mechanism::EcdsaSha256, private, message)
             })?
         } else {
             let digest = self.ctx.host.hash(HashAlg::Sha256, &[message]);
-            s.run(Op::Sign, |s| {
-                s.sign(&Mechanism::Ecdsa, self.private, &digest)
-            })?
+            s.run(Op::Sign, |s| s.sign(&Mechanism::Ecdsa, private, &digest))?
         };
         Signature::from_slice(&raw).map_err(|_| {
             CryptoError::Provider(format!(
@@ -424,7 +503,7 @@ impl P256PrivateKey for Pkcs11P256Key {
         // Invalid points are refused on the host, the same way as by the software provider,
         // before the token sees them.
         self.ctx.host.validate_public_key(peer)?;
-        self.check_alive()?;
+        let private = self.private()?;
         let mut s = self.ctx.token.session()?;
         let params = Ecdh1DeriveParams::new(EcKdf::null(), peer.as_bytes());
         // The x-coordinate lands in a session object that may be read: there is no HKDF
@@ -438,7 +517,7 @@ impl P256PrivateKey for Pkcs11P256Key {
             Attribute::Extractable(true),
         ];
         let derived = s.run(Op::Derive, |s| {
-            s.derive_key(&Mechanism::Ecdh1Derive(params), self.private, &template)
+            s.derive_key(&Mechanism::Ecdh1Derive(params), private, &template)
         })?;
         let value = s.run(Op::ReadAttributes, |s| {
             s.get_attributes(derived, &[AttributeType::Value])
@@ -466,6 +545,10 @@ impl P256PrivateKey for Pkcs11P256Key {
 
     fn persist(&self) -> Result<PersistedKey, CryptoError> {
         self.check_alive()?;
+        {
+            let mut objects = self.objects.lock().unwrap_or_else(|p| p.into_inner());
+            self.promote(&mut objects)?;
+        }
         self.keep.store(true, Ordering::Release);
         Ok(PersistedKey::Reference {
             provider: PROVIDER_NAME.to_string(),

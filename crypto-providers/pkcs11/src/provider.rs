@@ -11,7 +11,7 @@ use conclave_crypto_software::SoftwareProvider;
 use crate::aead::{TokenAeadKey, check_key_len};
 use crate::config::Pkcs11Config;
 use crate::error::Op;
-use crate::keys::{KeyContext, PROVIDER_NAME, Pkcs11P256Key};
+use crate::keys::{KeyContext, PROVIDER_NAME, Pkcs11P256Key, Storage};
 use crate::session::Token;
 
 /// Largest request passed to one `C_GenerateRandom` call (some HSMs cap it).
@@ -23,7 +23,7 @@ const RANDOM_CHUNK: usize = 1024;
 ///
 /// | operation | where |
 /// |---|---|
-/// | P-256 key generation, ECDSA signing, ECDH | in the token (keys are sensitive, non-extractable token objects) |
+/// | P-256 key generation, ECDSA signing, ECDH | in the token (keys are sensitive, non-extractable token objects; ephemeral keys are session objects) |
 /// | random numbers | the token's generator (`C_GenerateRandom`) |
 /// | ECDH shared secret | derived in the token, then read out (no HKDF mechanism in PKCS#11 tokens such as SoftHSM) |
 /// | HKDF, SHA-2, signature verification, public-key checks | on the host (`conclave-crypto-software`) |
@@ -107,7 +107,22 @@ impl CryptoProvider for Pkcs11Provider {
     }
 
     fn generate_p256(&self, usage: KeyUsage) -> Result<Box<dyn P256PrivateKey>, CryptoError> {
-        Ok(Box::new(Pkcs11P256Key::generate(&self.ctx, usage)?))
+        Ok(Box::new(Pkcs11P256Key::generate(
+            &self.ctx,
+            usage,
+            Storage::Token,
+        )?))
+    }
+
+    fn generate_ephemeral_p256(
+        &self,
+        usage: KeyUsage,
+    ) -> Result<Box<dyn P256PrivateKey>, CryptoError> {
+        Ok(Box::new(Pkcs11P256Key::generate(
+            &self.ctx,
+            usage,
+            Storage::Session,
+        )?))
     }
 
     fn import_p256(

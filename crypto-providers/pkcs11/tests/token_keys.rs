@@ -188,6 +188,98 @@ fn ephemeral_keys_vanish_persisted_keys_stay_until_destroyed() {
     ));
 }
 
+/// The `CKA_TOKEN` of the public object holding `key`'s point, if there is one.
+fn public_object_on_token(s: &Session, key: &dyn P256PrivateKey) -> Option<bool> {
+    let mut point = vec![0x04, 0x41];
+    point.extend_from_slice(key.public_key().as_bytes());
+    let found = s
+        .find_objects(&[
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::EcPoint(point),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let [public] = found[..] else {
+        assert!(found.is_empty(), "several objects for one key");
+        return None;
+    };
+    let attrs = s
+        .get_attributes(public, &[AttributeType::Token])
+        .unwrap_or_else(|e| panic!("{e}"));
+    match attrs[..] {
+        [Attribute::Token(on_token)] => Some(on_token),
+        _ => panic!("no CKA_TOKEN: {attrs:?}"),
+    }
+}
+
+#[test]
+fn ephemeral_and_imported_keys_are_session_objects_until_persisted() {
+    let p = provider();
+    let s = inspector();
+    let long_term = p
+        .generate_p256(KeyUsage::KeyAgreement)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(public_object_on_token(&s, long_term.as_ref()), Some(true));
+    for (origin, key) in [
+        (
+            "ephemeral",
+            p.generate_ephemeral_p256(KeyUsage::KeyAgreement),
+        ),
+        (
+            "imported",
+            p.import_p256(&[0x24; 32], KeyUsage::KeyAgreement),
+        ),
+    ] {
+        let key = key.unwrap_or_else(|e| panic!("{origin}: {e}"));
+        assert_eq!(
+            public_object_on_token(&s, key.as_ref()),
+            Some(false),
+            "{origin}"
+        );
+        // It agrees with a long-term key like any other.
+        let a = key
+            .ecdh(&long_term.public_key())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let b = long_term
+            .ecdh(&key.public_key())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(a == b, "{origin}");
+        // Persisting copies it to token objects, which then outlive the handle.
+        let persisted = key.persist().unwrap_or_else(|e| panic!("{origin}: {e}"));
+        assert_eq!(
+            public_object_on_token(&s, key.as_ref()),
+            Some(true),
+            "{origin}"
+        );
+        let after = key
+            .ecdh(&long_term.public_key())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(a == after, "{origin}: the token copy is another key");
+        drop(key);
+        let restored = p
+            .restore_p256(&persisted)
+            .unwrap_or_else(|e| panic!("{origin}: {e}"));
+        restored.destroy().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            public_object_on_token(&s, restored.as_ref()),
+            None,
+            "{origin}"
+        );
+    }
+    // Never persisted: gone when dropped.
+    let ephemeral = p
+        .generate_ephemeral_p256(KeyUsage::Signing)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let public = ephemeral.public_key();
+    drop(ephemeral);
+    let mut point = vec![0x04, 0x41];
+    point.extend_from_slice(public.as_bytes());
+    assert!(
+        s.find_objects(&[Attribute::EcPoint(point)])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_empty()
+    );
+}
+
 #[test]
 fn restore_refuses_foreign_and_mismatched_references() {
     let p = provider();
