@@ -1,7 +1,7 @@
 //! P-256 private keys held in the token as sensitive, non-extractable objects.
 //!
-//! A key is a private-key object and a public-key object on the token (`CKA_TOKEN = true`)
-//! sharing a random 16-byte `CKA_ID`, which is what [`P256PrivateKey::persist`] returns.
+//! A key is a private-key object and a public-key object in the token sharing a random
+//! 16-byte `CKA_ID`, which is what [`P256PrivateKey::persist`] returns.
 //! Signing (`CKM_ECDSA` over a SHA-256 computed on the host) and ECDH (`CKM_ECDH1_DERIVE`
 //! with `CKD_NULL`) run in the token; the private scalar never leaves it.
 //!
@@ -574,5 +574,35 @@ impl Drop for Pkcs11P256Key {
             // (it is non-extractable), and a token that is gone cannot be cleaned.
             let _ = self.destroy_objects();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point() -> Vec<u8> {
+        let mut p = vec![0x04];
+        p.extend((1..=64).map(|i| i as u8));
+        p
+    }
+
+    #[test]
+    fn ec_point_forms() {
+        let bare = point();
+        let public = P256PublicKey::from_sec1(&bare).expect("point");
+        let der = ec_point_der(&public);
+        assert_eq!(&der[..2], &[0x04, 0x41]);
+        assert_eq!(parse_ec_point(&der).expect("DER"), public);
+        let mut long_form = vec![0x04, 0x81, 0x41];
+        long_form.extend_from_slice(&bare);
+        assert_eq!(parse_ec_point(&long_form).expect("long form"), public);
+        assert_eq!(parse_ec_point(&bare).expect("bare"), public);
+        for bad in [&der[..66], &[0x04, 0x40][..], &[][..], &bare[1..]] {
+            assert!(parse_ec_point(bad).is_err());
+        }
+        let mut compressed = der.clone();
+        compressed[2] = 0x02;
+        assert!(parse_ec_point(&compressed).is_err());
     }
 }
