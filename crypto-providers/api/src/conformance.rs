@@ -701,21 +701,31 @@ pub fn ecdsa_roundtrip(p: &dyn CryptoProvider) -> Report {
     r.finish(100)
 }
 
-/// Generated key pairs agree both ways; known scalars give the known shared secret.
+/// Generated key pairs (long-term and ephemeral) agree both ways; known scalars give the known
+/// shared secret.
 pub fn ecdh_roundtrip(p: &dyn CryptoProvider) -> Report {
     let mut r = Report::new("ecdh_roundtrip");
+    // Pair 0: two long-term keys; pair 1: ephemeral and long-term; pair 2: two ephemeral keys.
     for k in 0..3 {
         let id = format!("ecdh_roundtrip/pair{k}");
-        let a = must(
-            &id,
-            "generate_p256(KeyAgreement)",
-            p.generate_p256(KeyUsage::KeyAgreement),
-        );
-        let b = must(
-            &id,
-            "generate_p256(KeyAgreement)",
-            p.generate_p256(KeyUsage::KeyAgreement),
-        );
+        let generate = |ephemeral: bool| {
+            if ephemeral {
+                must(
+                    &id,
+                    "generate_ephemeral_p256(KeyAgreement)",
+                    p.generate_ephemeral_p256(KeyUsage::KeyAgreement),
+                )
+            } else {
+                must(
+                    &id,
+                    "generate_p256(KeyAgreement)",
+                    p.generate_p256(KeyUsage::KeyAgreement),
+                )
+            }
+        };
+        let a = generate(k >= 1);
+        let b = generate(k == 2);
+        assert_eq!(b.usage(), KeyUsage::KeyAgreement, "[{id}] usage()");
         assert_eq!(a.usage(), KeyUsage::KeyAgreement, "[{id}] usage()");
         let ab = must(&id, "a.ecdh(B)", a.ecdh(&b.public_key()));
         let ba = must(&id, "b.ecdh(A)", b.ecdh(&a.public_key()));
@@ -779,6 +789,16 @@ pub fn key_usage(p: &dyn CryptoProvider) -> Report {
             p.generate_p256(KeyUsage::KeyAgreement),
         ),
         (
+            "ephemeral",
+            KeyUsage::Signing,
+            p.generate_ephemeral_p256(KeyUsage::Signing),
+        ),
+        (
+            "ephemeral",
+            KeyUsage::KeyAgreement,
+            p.generate_ephemeral_p256(KeyUsage::KeyAgreement),
+        ),
+        (
             "imported",
             KeyUsage::Signing,
             p.import_p256(&hex(RFC6979_D), KeyUsage::Signing),
@@ -815,7 +835,7 @@ pub fn key_usage(p: &dyn CryptoProvider) -> Report {
         }
         r.pass();
     }
-    r.finish(4)
+    r.finish(6)
 }
 
 /// `persist` then `restore_p256` gives the same key with the same usage; foreign and

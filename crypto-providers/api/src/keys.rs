@@ -131,6 +131,16 @@ pub trait P256PrivateKey: Send + Sync + fmt::Debug {
 
     /// How to find this key again in a later run.
     fn persist(&self) -> Result<PersistedKey, CryptoError>;
+
+    /// Deletes the key from the provider's storage for good (a one-time prekey once used).
+    /// Afterwards the key must not be used, and [`crate::CryptoProvider::restore_p256`] of
+    /// its persisted form fails. Destroying twice is not an error.
+    ///
+    /// Keys in process memory are wiped when dropped, so the default does nothing; providers
+    /// that keep keys elsewhere (a PKCS#11 token) override it.
+    fn destroy(&self) -> Result<(), CryptoError> {
+        Ok(())
+    }
 }
 
 /// An AES-GCM key held by a provider, ready for sealing and opening in place.

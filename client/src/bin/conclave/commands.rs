@@ -20,9 +20,13 @@ use crate::{CallKind, Cli, Command, Crypto, IdentityCommand};
 
 type Error = Box<dyn std::error::Error>;
 
-fn provider(c: Crypto) -> Arc<dyn CryptoProvider> {
+fn provider(
+    c: Crypto,
+    pkcs11: &crate::pkcs11::Pkcs11Args,
+) -> Result<Arc<dyn CryptoProvider>, Error> {
     match c {
-        Crypto::Software => Arc::new(SoftwareProvider::new()),
+        Crypto::Software => Ok(Arc::new(SoftwareProvider::new())),
+        Crypto::Pkcs11 => Ok(crate::pkcs11::open(pkcs11)?),
     }
 }
 
@@ -101,7 +105,7 @@ fn check_prekey_count(n: usize) -> Result<(), Error> {
 }
 
 pub fn run(cli: Cli) -> Result<(), Error> {
-    let p = provider(cli.crypto);
+    let p = provider(cli.crypto, &cli.pkcs11)?;
     match cli.command {
         Command::Identity(IdentityCommand::Create { dir, prekeys }) => {
             check_prekey_count(prekeys)?;

@@ -3,6 +3,7 @@
 //! debugging and interoperability checks.
 
 mod commands;
+mod pkcs11;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +20,8 @@ struct Cli {
     /// Crypto provider that holds the keys and runs every operation.
     #[arg(long, global = true, value_enum, default_value_t = Crypto::Software)]
     crypto: Crypto,
+    #[command(flatten)]
+    pkcs11: pkcs11::Pkcs11Args,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,6 +30,9 @@ struct Cli {
 enum Crypto {
     /// Pure-Rust RustCrypto provider; keys are stored in the identity directory (0600).
     Software,
+    /// PKCS#11 token (HSM): private keys are generated in the token and never leave it;
+    /// the identity directory holds references. Needs the --pkcs11-* options.
+    Pkcs11,
 }
 
 #[derive(Subcommand)]
