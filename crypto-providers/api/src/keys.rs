@@ -133,6 +133,57 @@ pub trait P256PrivateKey: Send + Sync + fmt::Debug {
     fn persist(&self) -> Result<PersistedKey, CryptoError>;
 }
 
+/// One message of a batched AEAD call ([`AeadKey::seal_batch`], [`AeadKey::open_batch`]):
+/// its nonce, its additional authenticated data, its buffer (transformed in place) and its
+/// tag (written by sealing, read by opening).
+pub struct AeadBatchItem<'a> {
+    /// The 96-bit nonce. Sealing requires a nonce never used before with the key.
+    pub nonce: [u8; crate::NONCE_LEN],
+    /// Additional authenticated data (authenticated, not encrypted).
+    pub aad: &'a [u8],
+    /// Plaintext that becomes ciphertext (seal), or ciphertext that becomes plaintext (open).
+    pub buffer: &'a mut [u8],
+    /// The 16-byte tag: an output of sealing, an input of opening.
+    pub tag: [u8; crate::TAG_LEN],
+}
+
+impl<'a> AeadBatchItem<'a> {
+    /// An item to seal: the tag starts zeroed and is written by [`AeadKey::seal_batch`].
+    pub fn to_seal(nonce: [u8; crate::NONCE_LEN], aad: &'a [u8], buffer: &'a mut [u8]) -> Self {
+        AeadBatchItem {
+            nonce,
+            aad,
+            buffer,
+            tag: [0; crate::TAG_LEN],
+        }
+    }
+
+    /// An item to open with the tag that came with the ciphertext.
+    pub fn to_open(
+        nonce: [u8; crate::NONCE_LEN],
+        aad: &'a [u8],
+        buffer: &'a mut [u8],
+        tag: [u8; crate::TAG_LEN],
+    ) -> Self {
+        AeadBatchItem {
+            nonce,
+            aad,
+            buffer,
+            tag,
+        }
+    }
+}
+
+impl fmt::Debug for AeadBatchItem<'_> {
+    /// Lengths only: the buffer may hold plaintext.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AeadBatchItem")
+            .field("aad_len", &self.aad.len())
+            .field("buffer_len", &self.buffer.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// An AES-GCM key held by a provider, ready for sealing and opening in place.
 pub trait AeadKey: Send + Sync + fmt::Debug {
     fn algorithm(&self) -> AeadAlg;
@@ -154,4 +205,32 @@ pub trait AeadKey: Send + Sync + fmt::Debug {
         buffer: &mut [u8],
         tag: &[u8; crate::TAG_LEN],
     ) -> Result<(), CryptoError>;
+
+    /// Seals every item in place and writes each item's tag, exactly as [`Self::seal_in_place`]
+    /// would one after the other (the output is identical). Every nonce must be fresh for this
+    /// key, also within the batch.
+    ///
+    /// On error no item's output may be used: the whole batch must be discarded (errors are
+    /// only possible for inputs beyond the GCM length limits or a provider failure).
+    ///
+    /// The default calls [`Self::seal_in_place`] for each item; providers with a faster path
+    /// override it and set [`crate::Capabilities::batched_aead`].
+    fn seal_batch(&self, items: &mut [AeadBatchItem<'_>]) -> Result<(), CryptoError> {
+        for item in items.iter_mut() {
+            item.tag = self.seal_in_place(&item.nonce, item.aad, item.buffer)?;
+        }
+        Ok(())
+    }
+
+    /// Opens every item in place, exactly as [`Self::open_in_place`] would one after the
+    /// other, and returns one result per item, in order: one forged item does not stop the
+    /// others. The buffer of an item that failed holds unspecified bytes and must be discarded.
+    ///
+    /// The default calls [`Self::open_in_place`] for each item.
+    fn open_batch(&self, items: &mut [AeadBatchItem<'_>]) -> Vec<Result<(), CryptoError>> {
+        items
+            .iter_mut()
+            .map(|item| self.open_in_place(&item.nonce, item.aad, item.buffer, &item.tag))
+            .collect()
+    }
 }
