@@ -12,6 +12,10 @@ use conclave_wire::sframe::{MAX_HEADER_LEN, SframeHeader};
 
 use crate::{ClientError, Result};
 
+mod batch;
+
+pub use batch::{FrameRef, SealedFrames};
+
 /// The SFrame cipher suites Conclave implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CipherSuite {
@@ -103,6 +107,8 @@ pub struct SframeKey {
     kid: u64,
     aead: Box<dyn AeadKey>,
     salt: [u8; NONCE_LEN],
+    /// The provider seals batches natively (`Capabilities::batched_aead`).
+    batched: bool,
 }
 
 impl std::fmt::Debug for SframeKey {
@@ -123,6 +129,7 @@ impl SframeKey {
             kid,
             aead: p.aead_key(suite.aead(), d.key.expose())?,
             salt: d.salt,
+            batched: p.capabilities().batched_aead,
         })
     }
 
