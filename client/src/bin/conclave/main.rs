@@ -27,6 +27,9 @@ struct Cli {
 enum Crypto {
     /// Pure-Rust RustCrypto provider; keys are stored in the identity directory (0600).
     Software,
+    /// Hardware crypto instructions (AES-NI/VAES/AVX-512, SHA) through aws-lc-rs, with a
+    /// start-up self-test; keys are stored in the identity directory like `software`.
+    Accel,
 }
 
 #[derive(Subcommand)]
