@@ -2,10 +2,19 @@
 //! per area.
 
 use conclave_crypto::conformance;
-use conclave_crypto_accel::AccelProvider;
+use conclave_crypto_accel::{AccelConfig, AccelProvider, AfAlgMode};
 
+/// The provider under test. `CONCLAVE_ACCEL_AF_ALG=required` (with the `af-alg` feature, on a
+/// kernel with AF_ALG) runs the whole suite through the AF_ALG AES-GCM backend instead.
 fn provider() -> AccelProvider {
-    AccelProvider::new().expect("the accel provider starts (self-tests pass)")
+    let af_alg = match std::env::var("CONCLAVE_ACCEL_AF_ALG").as_deref() {
+        Ok("required") => AfAlgMode::Required,
+        Ok("preferred") => AfAlgMode::Preferred,
+        Ok("disabled") => AfAlgMode::Disabled,
+        _ => AfAlgMode::Auto,
+    };
+    AccelProvider::with_config(AccelConfig { af_alg })
+        .unwrap_or_else(|e| panic!("the accel provider does not start: {e}"))
 }
 
 #[test]
