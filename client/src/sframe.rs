@@ -162,13 +162,22 @@ impl SframeKey {
         let start = out.len();
         out.reserve(hlen + plaintext.len() + TAG_LEN);
         out.extend_from_slice(&hbuf[..hlen]);
-        out.extend_from_slice(plaintext);
-        let tag = with_aad(&hbuf[..hlen], metadata, |aad| {
-            self.aead
-                .seal_in_place(&self.nonce(ctr), aad, &mut out[start + hlen..])
-        })?;
-        out.extend_from_slice(&tag);
-        Ok(())
+        // Room for the ciphertext and the tag; the provider encrypts straight into it.
+        out.resize(start + hlen + plaintext.len() + TAG_LEN, 0);
+        let (body, tag_slot) = out[start + hlen..].split_at_mut(plaintext.len());
+        let sealed = with_aad(&hbuf[..hlen], metadata, |aad| {
+            self.aead.seal_to(&self.nonce(ctr), aad, plaintext, body)
+        });
+        match sealed {
+            Ok(tag) => {
+                tag_slot.copy_from_slice(&tag);
+                Ok(())
+            }
+            Err(e) => {
+                out.truncate(start);
+                Err(e)
+            }
+        }
     }
 
     /// Opens the ciphertext part of a frame whose header was already parsed.

@@ -128,8 +128,8 @@ impl SframeKey {
         Ok(())
     }
 
-    /// Lays out `header ‖ plaintext ‖ (tag)` for every frame with one reservation, then seals
-    /// every body in one provider call and writes the tags.
+    /// Lays out `header ‖ (ciphertext) ‖ (tag)` for every frame with one reservation, then
+    /// seals every payload into its place in one provider call and writes the tags.
     fn seal_batch_native(
         &self,
         first_ctr: u64,
@@ -152,8 +152,8 @@ impl SframeKey {
         for (ctr, (metadata, payload)) in (first_ctr..).zip(frames) {
             let hlen = SframeHeader::new(self.kid, ctr).encode_into(&mut hbuf)?;
             out.buf.extend_from_slice(&hbuf[..hlen]);
-            out.buf.extend_from_slice(payload);
-            out.buf.extend_from_slice(&[0u8; TAG_LEN]);
+            // Room for the ciphertext and the tag: the provider encrypts straight into it.
+            out.buf.resize(out.buf.len() + payload.len() + TAG_LEN, 0);
             out.ends.push(out.buf.len());
             header_lens.push(hlen);
             if with_metadata {
@@ -180,7 +180,12 @@ impl SframeKey {
             } else {
                 header
             };
-            items.push(AeadBatchItem::to_seal(self.nonce(ctr), aad, body));
+            items.push(AeadBatchItem::to_seal_from(
+                self.nonce(ctr),
+                aad,
+                payload,
+                body,
+            ));
             tag_slots.push(tag_slot);
         }
         self.aead.seal_batch(&mut items)?;

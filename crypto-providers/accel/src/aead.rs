@@ -59,6 +59,55 @@ impl AwsLcAeadKey {
     }
 
     #[inline]
+    fn seal_one_to(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CryptoError> {
+        if out.len() != plaintext.len() {
+            return Err(length_mismatch(plaintext.len(), out.len()));
+        }
+        let mut tag = [0u8; TAG_LEN];
+        self.key
+            .seal_out_of_place_scatter(
+                Nonce::assume_unique_for_key(*nonce),
+                Aad::from(aad),
+                plaintext,
+                out,
+                &[],
+                &mut tag,
+            )
+            .map_err(|_| too_long())?;
+        Ok(tag)
+    }
+
+    /// Opens `ciphertext` into `out` in one pass (`EVP_AEAD_CTX_open_gather`).
+    #[inline]
+    fn open_one_from(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+        out: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), CryptoError> {
+        if out.len() != ciphertext.len() {
+            return Err(length_mismatch(ciphertext.len(), out.len()));
+        }
+        self.key
+            .open_separate_gather(
+                Nonce::assume_unique_for_key(*nonce),
+                Aad::from(aad),
+                ciphertext,
+                tag,
+                out,
+            )
+            .map_err(|_| CryptoError::AuthenticationFailed)
+    }
+
+    #[inline]
     fn open_one(
         &self,
         nonce: &[u8; NONCE_LEN],
@@ -76,6 +125,14 @@ impl AwsLcAeadKey {
             )
             .map(|_| ())
             .map_err(|_| CryptoError::AuthenticationFailed)
+    }
+}
+
+fn length_mismatch(input: usize, output: usize) -> CryptoError {
+    CryptoError::InvalidLength {
+        what: "AEAD output buffer",
+        expected: input,
+        got: output,
     }
 }
 
@@ -115,6 +172,18 @@ impl AeadKey for AwsLcAeadKey {
         self.open_one(nonce, aad, buffer, tag)
     }
 
+    /// One pass: AWS-LC reads the plaintext and writes the ciphertext (`EVP_AEAD_CTX_seal_scatter`
+    /// with distinct input and output), instead of a copy followed by an in-place seal.
+    fn seal_to(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CryptoError> {
+        self.seal_one_to(nonce, aad, plaintext, out)
+    }
+
     /// One key schedule for the whole batch, no allocation, one tight loop over
     /// AWS-LC's single-message AES-GCM. AWS-LC has no multi-message (multi-buffer) AES-GCM
     /// interface, so the saving over one-by-one calls is the per-call overhead (dynamic
@@ -122,7 +191,12 @@ impl AeadKey for AwsLcAeadKey {
     /// already keeps its pipeline full within one message.
     fn seal_batch(&self, items: &mut [AeadBatchItem<'_>]) -> Result<(), CryptoError> {
         for item in items.iter_mut() {
-            item.tag = self.seal_one(&item.nonce, item.aad, item.buffer)?;
+            item.tag = match item.input {
+                Some(plaintext) => {
+                    self.seal_one_to(&item.nonce, item.aad, plaintext, item.buffer)?
+                }
+                None => self.seal_one(&item.nonce, item.aad, item.buffer)?,
+            };
         }
         Ok(())
     }
@@ -131,7 +205,12 @@ impl AeadKey for AwsLcAeadKey {
     fn open_batch(&self, items: &mut [AeadBatchItem<'_>]) -> Vec<Result<(), CryptoError>> {
         let mut results = Vec::with_capacity(items.len());
         for item in items.iter_mut() {
-            results.push(self.open_one(&item.nonce, item.aad, item.buffer, &item.tag));
+            results.push(match item.input {
+                Some(ciphertext) => {
+                    self.open_one_from(&item.nonce, item.aad, ciphertext, item.buffer, &item.tag)
+                }
+                None => self.open_one(&item.nonce, item.aad, item.buffer, &item.tag),
+            });
         }
         results
     }

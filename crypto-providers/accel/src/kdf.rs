@@ -2,6 +2,10 @@
 //!
 //! HKDF is built on `aws_lc_rs::hmac` rather than `aws_lc_rs::hkdf` because the trait needs
 //! the PRK as bytes (`hkdf::Prk` cannot be exported) and accepts PRKs of any length.
+//!
+//! AWS-LC wipes its HMAC states when they are freed, and this module wipes its copy of the
+//! previous output block. `aws_lc_rs::hmac::Tag` (each PRK or output block as returned) is a
+//! plain array that is not wiped: a stack copy of key material this crate cannot reach.
 
 use aws_lc_rs::{digest, hmac};
 use conclave_crypto::{CryptoError, HashAlg, Secret};

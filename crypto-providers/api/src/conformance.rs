@@ -959,8 +959,9 @@ pub fn persist_restore(p: &dyn CryptoProvider) -> Report {
 /// Sizes of AEAD round-trip buffers: empty, tiny, one block, a media packet, > 64 KiB.
 const AEAD_LENGTHS: [usize; 5] = [0, 1, 16, 1200, 70000];
 
-/// Seal/open round trips for AES-128-GCM and AES-256-GCM, and every tampering (ciphertext,
-/// tag, AAD, nonce, key, truncation) fails with `AuthenticationFailed`.
+/// Seal/open round trips for AES-128-GCM and AES-256-GCM (`seal_to` gives what `seal_in_place`
+/// gives), and every tampering (ciphertext, tag, AAD, nonce, key, truncation) fails with
+/// `AuthenticationFailed`.
 pub fn aead_roundtrip(p: &dyn CryptoProvider) -> Report {
     let mut r = Report::new("aead_roundtrip");
     for alg in [AeadAlg::Aes128Gcm, AeadAlg::Aes256Gcm] {
@@ -998,6 +999,25 @@ pub fn aead_roundtrip(p: &dyn CryptoProvider) -> Report {
                 assert!(
                     ct == ct2 && tag == tag2,
                     "[{id}] sealing is not deterministic"
+                );
+
+                // Out of place: the same ciphertext and tag; the output length must match.
+                let mut out = vec![0u8; len];
+                let tag3 = must(
+                    &id,
+                    "seal_to",
+                    same.seal_to(&nonce, aad, &plaintext, &mut out),
+                );
+                assert!(
+                    out == ct && tag3 == tag,
+                    "[{id}] seal_to differs from seal_in_place"
+                );
+                let mut wrong = vec![0u8; len + 1];
+                expect_err!(
+                    id,
+                    "seal_to into a longer output",
+                    same.seal_to(&nonce, aad, &plaintext, &mut wrong),
+                    CryptoError::InvalidLength { .. }
                 );
 
                 let mut buf = ct.clone();
@@ -1174,8 +1194,9 @@ impl BatchCase {
 }
 
 /// `seal_batch` output is byte for byte what `seal_in_place` gives item by item (for batches
-/// of 0, 1, mixed lengths and 64 media frames), `open_batch` restores every plaintext, and a
-/// forged item fails alone with `AuthenticationFailed` while its neighbours open.
+/// of 0, 1, mixed lengths and 64 media frames; items in place and from a separate input),
+/// `open_batch` restores every plaintext, a forged item fails alone with
+/// `AuthenticationFailed` while its neighbours open, and mismatched lengths are refused.
 pub fn aead_batch(p: &dyn CryptoProvider) -> Report {
     let mut r = Report::new("aead_batch");
     for alg in [AeadAlg::Aes128Gcm, AeadAlg::Aes256Gcm] {
@@ -1201,13 +1222,33 @@ pub fn aead_batch(p: &dyn CryptoProvider) -> Report {
             let case = BatchCase::new(p, &id, lengths);
             let expected = case.sealed_one_by_one(&id, key.as_ref());
 
-            // Seal as one batch: identical to one by one.
-            let mut buffers = case.plaintexts.clone();
+            // Seal as one batch: identical to one by one. Odd items are sealed from a separate
+            // input into a zeroed buffer, even ones in place.
+            let mut buffers: Vec<Vec<u8>> = case
+                .plaintexts
+                .iter()
+                .enumerate()
+                .map(|(i, pt)| {
+                    if i % 2 == 1 {
+                        vec![0; pt.len()]
+                    } else {
+                        pt.clone()
+                    }
+                })
+                .collect();
             let mut items: Vec<AeadBatchItem<'_>> = buffers
                 .iter_mut()
                 .zip(&case.nonces)
                 .zip(&case.aads)
-                .map(|((buf, nonce), aad)| AeadBatchItem::to_seal(*nonce, aad, buf))
+                .zip(&case.plaintexts)
+                .enumerate()
+                .map(|(i, (((buf, nonce), aad), pt))| {
+                    if i % 2 == 1 {
+                        AeadBatchItem::to_seal_from(*nonce, aad, pt, buf)
+                    } else {
+                        AeadBatchItem::to_seal(*nonce, aad, buf)
+                    }
+                })
                 .collect();
             must(&id, "seal_batch", key.seal_batch(&mut items));
             let tags: Vec<[u8; TAG_LEN]> = items.iter().map(|item| item.tag).collect();
@@ -1227,14 +1268,33 @@ pub fn aead_batch(p: &dyn CryptoProvider) -> Report {
                 r.pass();
             }
 
-            // Open as one batch: every plaintext comes back.
-            let mut opened = buffers.clone();
+            // Open as one batch: every plaintext comes back. Even items are opened from a
+            // separate input into a zeroed buffer, odd ones in place.
+            let mut opened: Vec<Vec<u8>> = buffers
+                .iter()
+                .enumerate()
+                .map(|(i, ct)| {
+                    if i % 2 == 0 {
+                        vec![0; ct.len()]
+                    } else {
+                        ct.clone()
+                    }
+                })
+                .collect();
             let mut items: Vec<AeadBatchItem<'_>> = opened
                 .iter_mut()
                 .zip(&case.nonces)
                 .zip(&case.aads)
                 .zip(&tags)
-                .map(|(((buf, nonce), aad), tag)| AeadBatchItem::to_open(*nonce, aad, buf, *tag))
+                .zip(&buffers)
+                .enumerate()
+                .map(|(i, ((((buf, nonce), aad), tag), ct))| {
+                    if i % 2 == 0 {
+                        AeadBatchItem::to_open_from(*nonce, aad, ct, buf, *tag)
+                    } else {
+                        AeadBatchItem::to_open(*nonce, aad, buf, *tag)
+                    }
+                })
                 .collect();
             let results = key.open_batch(&mut items);
             drop(items);
@@ -1310,6 +1370,49 @@ pub fn aead_batch(p: &dyn CryptoProvider) -> Report {
             }
             r.pass();
         }
+
+        // A separate input whose length differs from its buffer's is refused: the whole batch
+        // when sealing, that item alone when opening.
+        let id = format!("{base}/length-mismatch");
+        let input = vec![1u8; 32];
+        let mut short = vec![0u8; 31];
+        expect_err!(
+            id,
+            "seal_batch with an input longer than its buffer",
+            key.seal_batch(&mut [AeadBatchItem::to_seal_from(
+                [0; NONCE_LEN],
+                b"",
+                &input,
+                &mut short
+            )]),
+            CryptoError::InvalidLength { .. }
+        );
+        let mut genuine = vec![7u8; 16];
+        let tag = must(
+            &id,
+            "seal_in_place",
+            key.seal_in_place(&[1; NONCE_LEN], b"", &mut genuine),
+        );
+        let mut good_out = vec![0u8; 16];
+        let results = key.open_batch(&mut [
+            AeadBatchItem::to_open_from([0; NONCE_LEN], b"", &input, &mut short, [0; TAG_LEN]),
+            AeadBatchItem::to_open_from([1; NONCE_LEN], b"", &genuine, &mut good_out, tag),
+        ]);
+        assert_eq!(results.len(), 2, "[{id}] open_batch result count");
+        let mut results = results.into_iter();
+        expect_err!(
+            id,
+            "open_batch item with an input longer than its buffer",
+            results.next().unwrap_or(Ok(())),
+            CryptoError::InvalidLength { .. }
+        );
+        must(
+            &id,
+            "open_batch item next to a length mismatch",
+            results.next().unwrap_or(Ok(())),
+        );
+        assert_eq!(good_out, vec![7u8; 16], "[{id}] wrong plaintext");
+        r.pass();
     }
     r.finish(150)
 }

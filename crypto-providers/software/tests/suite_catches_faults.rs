@@ -135,6 +135,7 @@ impl AeadKey for BrokenAead {
             _ => items,
         };
         for item in items.iter_mut() {
+            item.move_input_into_buffer()?;
             item.tag = self.seal_in_place(&item.nonce, item.aad, item.buffer)?;
         }
         Ok(())
@@ -143,7 +144,9 @@ impl AeadKey for BrokenAead {
         items
             .iter_mut()
             .map(|item| {
-                let r = self.open_in_place(&item.nonce, item.aad, item.buffer, &item.tag);
+                let r = item.move_input_into_buffer().and_then(|()| {
+                    self.open_in_place(&item.nonce, item.aad, item.buffer, &item.tag)
+                });
                 if self.fault == Fault::BatchOpenAcceptsAll {
                     Ok(())
                 } else {
