@@ -92,6 +92,12 @@ impl SealedFrames {
     }
 }
 
+/// The counter of frame `i` of a batch starting at `first`. [`SframeSender::seal_batch`] has
+/// checked that the batch's last counter does not overflow.
+fn ctr_at(first: u64, i: usize) -> u64 {
+    first + i as u64
+}
+
 impl SframeKey {
     /// Seals `frames` with the counters `first_ctr`, `first_ctr + 1`, … (which the caller has
     /// checked do not overflow and reserved), appending them to `out`. On error `out` is left
@@ -121,8 +127,8 @@ impl SframeKey {
         frames: &[FrameRef<'_>],
         out: &mut SealedFrames,
     ) -> Result<()> {
-        for (ctr, (metadata, payload)) in (first_ctr..).zip(frames) {
-            self.seal(ctr, metadata, payload, &mut out.buf)?;
+        for (i, (metadata, payload)) in frames.iter().enumerate() {
+            self.seal(ctr_at(first_ctr, i), metadata, payload, &mut out.buf)?;
             out.ends.push(out.buf.len());
         }
         Ok(())
@@ -149,7 +155,8 @@ impl SframeKey {
         let mut aads = Vec::new();
         let mut hbuf = [0u8; MAX_HEADER_LEN];
         let mut header_lens = Vec::with_capacity(frames.len());
-        for (ctr, (metadata, payload)) in (first_ctr..).zip(frames) {
+        for (i, (metadata, payload)) in frames.iter().enumerate() {
+            let ctr = ctr_at(first_ctr, i);
             let hlen = SframeHeader::new(self.kid, ctr).encode_into(&mut hbuf)?;
             out.buf.extend_from_slice(&hbuf[..hlen]);
             // Room for the ciphertext and the tag: the provider encrypts straight into it.
@@ -167,7 +174,8 @@ impl SframeKey {
         let mut tag_slots = Vec::with_capacity(frames.len());
         let mut rest: &mut [u8] = &mut out.buf[base..];
         let mut aads_rest: &[u8] = &aads;
-        for ((ctr, (metadata, payload)), hlen) in (first_ctr..).zip(frames).zip(header_lens) {
+        for ((i, (metadata, payload)), hlen) in frames.iter().enumerate().zip(header_lens) {
+            let ctr = ctr_at(first_ctr, i);
             let (frame, tail) =
                 std::mem::take(&mut rest).split_at_mut(hlen + payload.len() + TAG_LEN);
             rest = tail;
@@ -220,5 +228,64 @@ impl SframeSender {
     /// Whether [`Self::seal_batch`] hands frames to the provider's native batched AEAD.
     pub fn uses_batched_aead(&self) -> bool {
         self.key.batched
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use conclave_crypto::CryptoProvider;
+
+    use super::*;
+    use crate::sframe::{CipherSuite, SframeReceiver};
+
+    fn providers() -> [Arc<dyn CryptoProvider>; 2] {
+        [
+            Arc::new(conclave_crypto_software::SoftwareProvider::new()),
+            Arc::new(conclave_crypto_accel::AccelProvider::new().unwrap()),
+        ]
+    }
+
+    #[test]
+    fn batches_stop_at_the_last_counter() {
+        for p in providers() {
+            let key = || SframeKey::new(p.as_ref(), CipherSuite::DEFAULT, 5, &[3; 32]).unwrap();
+            let frames: [FrameRef<'_>; 3] = [(b"", b"a"), (b"m", b"b"), (b"", b"c")];
+
+            // Three counters left: the batch takes them all, then nothing more is sealed.
+            let mut tx = SframeSender {
+                key: key(),
+                next_ctr: Some(u64::MAX - 2),
+            };
+            let mut out = SealedFrames::new();
+            tx.seal_batch(&frames, &mut out).unwrap();
+            assert_eq!(tx.next_ctr, None);
+            let mut rx = SframeReceiver::new(p.clone(), CipherSuite::DEFAULT);
+            rx.add_key(5, &[3; 32]).unwrap();
+            for (i, frame) in out.iter().enumerate() {
+                let (header, pt) = rx.open(frames[i].0, frame).unwrap();
+                assert_eq!(header.ctr, u64::MAX - 2 + i as u64);
+                assert_eq!(pt, frames[i].1);
+            }
+            let before = out.clone();
+            assert!(matches!(
+                tx.seal_batch(&frames[..1], &mut out),
+                Err(ClientError::CounterExhausted)
+            ));
+            assert_eq!(out, before, "a failed batch leaves the output alone");
+
+            // Two counters left: a batch of three is refused whole, and spends nothing.
+            let mut tx = SframeSender {
+                key: key(),
+                next_ctr: Some(u64::MAX - 1),
+            };
+            assert!(matches!(
+                tx.seal_batch(&frames, &mut out),
+                Err(ClientError::CounterExhausted)
+            ));
+            assert_eq!(tx.next_ctr, Some(u64::MAX - 1));
+            assert_eq!(out, before);
+        }
     }
 }
