@@ -293,3 +293,27 @@ fn sealed_frames_reuse_and_indexing() {
     assert_ne!(out.get(0).unwrap(), first.as_slice(), "a fresh counter");
     assert!(format!("{out:?}").contains("frames: 1"));
 }
+
+/// `seal_into` writes exactly what `seal` appends, and refuses a buffer that is too small
+/// without spending a counter.
+#[test]
+fn seal_into_a_packet_buffer() {
+    for p in [software(), accel()] {
+        let key = || SframeKey::new(p.as_ref(), CipherSuite::DEFAULT, 9, &[5; 32]).unwrap();
+        let (mut a, mut b) = (SframeSender::new(key()), SframeSender::new(key()));
+        let mut packet = [0u8; 1500];
+        for payload in [&b""[..], b"x", &[7u8; 1200]] {
+            let mut expected = Vec::new();
+            a.seal(b"meta", payload, &mut expected).unwrap();
+            let len = b.seal_into(b"meta", payload, &mut packet).unwrap();
+            assert_eq!(&packet[..len], expected.as_slice(), "{}", p.name());
+        }
+        let mut small = [0u8; 20];
+        assert!(b.seal_into(b"", &[1u8; 10], &mut small).is_err());
+        // The refused frame spent no counter: the next one is still counter 3.
+        let len = b.seal_into(b"", b"next", &mut packet).unwrap();
+        let mut rx = SframeReceiver::new(p.clone(), CipherSuite::DEFAULT);
+        rx.add_key(9, &[5; 32]).unwrap();
+        assert_eq!(rx.open(b"", &packet[..len]).unwrap().0.ctr, 3);
+    }
+}

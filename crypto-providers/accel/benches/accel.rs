@@ -8,7 +8,8 @@
 //! * `aead/<size>`: one AES-256-GCM seal or open in place through the provider trait.
 //! * `p256`: one ECDH (fixed peer), one ECDSA sign, one verify.
 //! * `sframe_vs_raw/1200`: a 1200-byte SFrame frame sealed by `SframeSender` on the accel
-//!   provider (header, nonce, AAD, tag, output buffer) against a bare aws-lc-rs
+//!   provider (header, nonce, AAD, tag, output buffer), appended to a `Vec` (`seal`) or written
+//!   into a reused packet buffer (`seal_into`), against a bare aws-lc-rs
 //!   `LessSafeKey::seal_in_place_separate_tag` of 1200 bytes: the framing overhead.
 //! * `batch/64x1200`: 64 frames of 1200 bytes sealed one call each against one batch call, at
 //!   the AEAD level and through `SframeSender`.
@@ -137,6 +138,17 @@ fn sframe_vs_raw(c: &mut Criterion) {
             frame.clear();
             sender.seal(b"", black_box(&payload), &mut frame).unwrap();
             black_box(frame.len())
+        })
+    });
+    // Into a reused packet buffer: no fresh memory to initialise per frame.
+    let mut packet = vec![0u8; FRAME + 64];
+    g.bench_function("sframe_sender_seal_into_accel", |b| {
+        b.iter(|| {
+            black_box(
+                sender
+                    .seal_into(b"", black_box(&payload), &mut packet)
+                    .unwrap(),
+            )
         })
     });
     g.finish();
