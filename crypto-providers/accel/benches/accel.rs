@@ -2,6 +2,7 @@
 //!
 //! ```sh
 //! cargo bench -p conclave-crypto-accel --bench accel -- --warm-up-time 1 --measurement-time 3
+//! cargo bench -p conclave-crypto-accel --bench accel -- --warm-up-time 1 --measurement-time 3 _cpu/
 //! ```
 //!
 //! Groups:
@@ -13,8 +14,9 @@
 //!   `LessSafeKey::seal_in_place_separate_tag` of 1200 bytes: the framing overhead.
 //! * `batch/64x1200`: 64 frames of 1200 bytes sealed one call each against one batch call, at
 //!   the AEAD level and through `SframeSender`.
-//! * `sframe_vs_raw_cpu`, `batch_cpu`: the same two groups measured in thread CPU time instead
-//!   of wall time, so that their ratios hold on a machine shared with other work.
+//! * `*_cpu`: every group again, measured in thread CPU time instead of wall time, so that
+//!   figures and ratios hold on a machine shared with other work (wall time also counts the
+//!   time the benchmark thread was preempted). Select with a filter, e.g. `-- _cpu/`.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -51,8 +53,16 @@ fn nonce(ctr: u64) -> [u8; NONCE_LEN] {
 }
 
 fn aead(c: &mut Criterion) {
+    aead_in(c, "");
+}
+
+fn aead_cpu(c: &mut Criterion<ThreadCpuTime>) {
+    aead_in(c, "_cpu");
+}
+
+fn aead_in<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     for size in [100usize, 1200] {
-        let mut g = c.benchmark_group(format!("aead/{size}"));
+        let mut g = c.benchmark_group(format!("aead{clock}/{size}"));
         g.throughput(Throughput::Bytes(size as u64));
         for (name, p) in providers() {
             let key = p.aead_key(AeadAlg::Aes256Gcm, &[9; 32]).unwrap();
@@ -79,7 +89,15 @@ fn aead(c: &mut Criterion) {
 }
 
 fn p256(c: &mut Criterion) {
-    let mut g = c.benchmark_group("p256");
+    p256_in(c, "");
+}
+
+fn p256_cpu(c: &mut Criterion<ThreadCpuTime>) {
+    p256_in(c, "_cpu");
+}
+
+fn p256_in<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
+    let mut g = c.benchmark_group(format!("p256{clock}"));
     for (name, p) in providers() {
         let ka = p.generate_p256(KeyUsage::KeyAgreement).unwrap();
         let peer = p
@@ -238,7 +256,7 @@ criterion_group!(benches, aead, p256, sframe_vs_raw, batch);
 criterion_group! {
     name = cpu_benches;
     config = Criterion::default().with_measurement(ThreadCpuTime);
-    targets = sframe_vs_raw_cpu, batch_cpu
+    targets = aead_cpu, p256_cpu, sframe_vs_raw_cpu, batch_cpu
 }
 criterion_main!(benches, cpu_benches);
 
