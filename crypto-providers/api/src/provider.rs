@@ -54,6 +54,10 @@ pub struct Capabilities {
     pub ecdh_secret_leaves_provider: bool,
     /// AES-GCM runs on dedicated instructions or hardware.
     pub accelerated_aead: bool,
+    /// [`AeadKey::seal_batch`] and [`AeadKey::open_batch`] have a native implementation,
+    /// rather than the trait's default loop over single calls: callers with many frames at
+    /// once (the SFrame sender pipeline) should hand them over in one call.
+    pub batched_aead: bool,
 }
 
 /// A source of every cryptographic operation the protocol uses.

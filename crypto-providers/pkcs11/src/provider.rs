@@ -88,6 +88,8 @@ impl CryptoProvider for Pkcs11Provider {
             // read out of the token and expanded on the host.
             ecdh_secret_leaves_provider: true,
             accelerated_aead: false,
+            // Frames are sealed one by one (in software by default, or one token call each).
+            batched_aead: false,
         }
     }
 

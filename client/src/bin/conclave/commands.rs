@@ -11,6 +11,7 @@ use conclave_client::container::{
 use conclave_client::identity::{Identity, IdentityStore, fingerprint, verify_bundle};
 use conclave_client::meeting::{EpochKeys, MeetingId, Roster, RosterEntry};
 use conclave_crypto::{CryptoProvider, P256PublicKey};
+use conclave_crypto_accel::AccelProvider;
 use conclave_crypto_software::SoftwareProvider;
 use conclave_wire::bundle::{DeviceBundle, MAX_BUNDLE_JSON, MAX_BUNDLE_PREKEYS};
 use conclave_wire::container::Container;
@@ -26,6 +27,7 @@ fn provider(
 ) -> Result<Arc<dyn CryptoProvider>, Error> {
     match c {
         Crypto::Software => Ok(Arc::new(SoftwareProvider::new())),
+        Crypto::Accel => Ok(Arc::new(AccelProvider::new()?)),
         Crypto::Pkcs11 => Ok(crate::pkcs11::open(pkcs11)?),
     }
 }

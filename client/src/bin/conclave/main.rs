@@ -33,6 +33,9 @@ enum Crypto {
     /// PKCS#11 token (HSM): private keys are generated in the token and never leave it;
     /// the identity directory holds references. Needs the --pkcs11-* options.
     Pkcs11,
+    /// Hardware crypto instructions (AES-NI/VAES/AVX-512, SHA) through aws-lc-rs, with a
+    /// start-up self-test; keys are stored in the identity directory like `software`.
+    Accel,
 }
 
 #[derive(Subcommand)]
