@@ -22,7 +22,11 @@ pub struct Failure {
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "conformance check '{}' failed: {}", self.check, self.problem)
+        write!(
+            f,
+            "conformance check '{}' failed: {}",
+            self.check, self.problem
+        )
     }
 }
 

@@ -21,7 +21,7 @@ use crate::{CallKind, Cli, Command, Crypto, IdentityCommand};
 
 type Error = Box<dyn std::error::Error>;
 
-fn provider(
+pub(crate) fn provider(
     c: Crypto,
     pkcs11: &crate::pkcs11::Pkcs11Args,
 ) -> Result<Arc<dyn CryptoProvider>, Error> {
@@ -32,7 +32,7 @@ fn provider(
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -257,6 +257,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 "payload": opened.payload,
             }))
         }
+        // Online commands are dispatched by `online::run`.
+        _ => Err("this command needs a relay".into()),
     }
 }
 

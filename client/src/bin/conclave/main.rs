@@ -1,8 +1,11 @@
-//! `conclave`: the Conclave client command line. The offline subcommands create
-//! identities, export public bundles, and seal and open containers, for development,
-//! debugging and interoperability checks.
+//! `conclave`: the Conclave client command line. The online subcommands (`register`,
+//! `call`, `inbox`, `listen`, `accept`, `reject`, `send`) use a relay; the offline ones
+//! create identities, export public bundles, and seal and open containers, for
+//! development, debugging and interoperability checks.
 
 mod commands;
+mod display;
+mod online;
 mod pkcs11;
 
 use std::path::PathBuf;
@@ -20,6 +23,9 @@ struct Cli {
     /// Crypto provider that holds the keys and runs every operation.
     #[arg(long, global = true, value_enum, default_value_t = Crypto::Software)]
     crypto: Crypto,
+    /// Machine-readable output of the online commands: one JSON object per line.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(flatten)]
     pkcs11: pkcs11::Pkcs11Args,
     #[command(subcommand)]
@@ -40,6 +46,82 @@ enum Crypto {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Register with a relay: creates the identity if missing, registers the user (by
+    /// salted username hash), this device and its prekeys, and remembers the account in
+    /// DIR/account.json. With the development relay the credential is derived from the
+    /// identity; set CONCLAVE_TOKEN to use a token instead.
+    Register {
+        /// The relay's base URL, e.g. http://127.0.0.1:8443.
+        #[arg(long)]
+        relay: String,
+        /// Identity directory (created if missing).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Your username (only its salted hash is sent).
+        #[arg(long)]
+        username: String,
+        /// Prekeys to upload (1..=1000).
+        #[arg(long, default_value_t = 100)]
+        prekeys: usize,
+        /// Make this a further device of the user whose identity is in this directory
+        /// (same user key); only when DIR has no identity yet.
+        #[arg(long, value_name = "OTHER_DIR")]
+        device_of: Option<PathBuf>,
+    },
+    /// Call users: a new meeting, one invite sealed to every device of every user, posted
+    /// through the relay. Prints the meeting id.
+    Call {
+        /// Identity directory of a registered account.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Call type of the invite.
+        #[arg(long, value_enum, default_value_t = CallKind::Video)]
+        call_type: CallKind,
+        /// Usernames to call.
+        #[arg(required = true, value_name = "USER")]
+        users: Vec<String>,
+    },
+    /// Fetch waiting messages: verify, open, show and acknowledge each; invitations are
+    /// remembered so that they can be accepted or rejected.
+    Inbox {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Stay connected and show each message as it arrives (opened and verified); refills
+    /// prekeys when the relay says the pool is low. Runs until interrupted.
+    Listen {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Stop after this many messages.
+        #[arg(long)]
+        count: Option<usize>,
+    },
+    /// Accept an invitation: join the meeting (prints where its media is served).
+    Accept {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The meeting id (64 hex digits) of an invitation in `conclave inbox`.
+        meeting_id: String,
+    },
+    /// Reject an invitation: record it with the relay and tell the inviter's devices.
+    Reject {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The meeting id (64 hex digits) of an invitation in `conclave inbox`.
+        meeting_id: String,
+        /// The inviter's username, when this account has not met them yet.
+        #[arg(long, value_name = "USER")]
+        initiator: Option<String>,
+    },
+    /// Send a text message to every device of a user.
+    Send {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The recipient's username.
+        user: String,
+        /// The text.
+        text: String,
+    },
     /// Create or inspect an identity (user key, app key, device key, prekeys).
     #[command(subcommand)]
     Identity(IdentityCommand),
@@ -120,14 +202,19 @@ enum IdentityCommand {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum CallKind {
+pub(crate) enum CallKind {
     Audio,
     Video,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match commands::run(cli) {
+    let result = if online::is_online(&cli.command) {
+        online::run(cli)
+    } else {
+        commands::run(cli)
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line naming the problem.

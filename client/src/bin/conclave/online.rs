@@ -1,0 +1,542 @@
+//! The online subcommands: `register`, `call`, `inbox`, `listen`, `accept`, `reject` and
+//! `send`, on the SDK's [`Session`].
+
+use std::path::Path;
+use std::sync::Arc;
+
+use conclave_client::api::{
+    Account, CallRecord, Contact, Credentials, InviteRecord, InviteState, Received, Session,
+    SessionEvent, SessionOptions, UserBundles, new_device_of,
+};
+use conclave_client::container::{CallType, Payload};
+use conclave_client::identity::{Identity, IdentityStore, fingerprint};
+use conclave_crypto::CryptoProvider;
+use serde_json::json;
+
+use crate::commands::{now_ms, provider};
+use crate::display::{emit, received, short};
+use crate::{CallKind, Cli, Command};
+
+type Error = Box<dyn std::error::Error>;
+
+/// Does this command need a relay?
+pub fn is_online(c: &Command) -> bool {
+    matches!(
+        c,
+        Command::Register { .. }
+            | Command::Call { .. }
+            | Command::Inbox { .. }
+            | Command::Listen { .. }
+            | Command::Accept { .. }
+            | Command::Reject { .. }
+            | Command::Send { .. }
+    )
+}
+
+/// A token from the environment, else the development credential.
+fn credentials() -> Credentials {
+    match std::env::var("CONCLAVE_TOKEN") {
+        Ok(t) if !t.trim().is_empty() => Credentials::Token(t.trim().to_string()),
+        _ => Credentials::Dev,
+    }
+}
+
+fn options() -> SessionOptions {
+    SessionOptions {
+        credentials: credentials(),
+        ..SessionOptions::default()
+    }
+}
+
+pub fn run(cli: Cli) -> Result<(), Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(dispatch(cli))
+}
+
+/// An account directory: its account record and the session of its identity.
+struct Opened {
+    account: Account,
+    session: Session,
+}
+
+async fn open_account(p: Arc<dyn CryptoProvider>, dir: &Path) -> Result<Opened, Error> {
+    let account = Account::load(dir)?;
+    let store = IdentityStore::new(dir);
+    let identity = store.load(p)?;
+    if hex::encode(identity.device_id()) != account.device_id {
+        return Err(format!(
+            "{}: the account's device {} is not this identity's device",
+            Account::path(dir).display(),
+            account.device_id
+        )
+        .into());
+    }
+    let client = conclave_client::api::RelayClient::new(&account.relay)?;
+    let session = Session::connect_with_hash(
+        client,
+        identity,
+        Some(store.clone()),
+        &account.user_hash,
+        options(),
+    )
+    .await?;
+    Ok(Opened { account, session })
+}
+
+async fn dispatch(cli: Cli) -> Result<(), Error> {
+    let p = provider(cli.crypto, &cli.pkcs11)?;
+    let json_mode = cli.json;
+    match cli.command {
+        Command::Register {
+            relay,
+            dir,
+            username,
+            prekeys,
+            device_of,
+        } => register(p, json_mode, &relay, &dir, &username, prekeys, device_of).await,
+        Command::Call {
+            dir,
+            call_type,
+            users,
+        } => call(p, json_mode, &dir, call_type, &users).await,
+        Command::Inbox { dir } => inbox(p, json_mode, &dir).await,
+        Command::Listen { dir, count } => listen(p, json_mode, &dir, count).await,
+        Command::Accept { dir, meeting_id } => accept(p, json_mode, &dir, &meeting_id).await,
+        Command::Reject {
+            dir,
+            meeting_id,
+            initiator,
+        } => reject(p, json_mode, &dir, &meeting_id, initiator.as_deref()).await,
+        Command::Send { dir, user, text } => send(p, json_mode, &dir, &user, &text).await,
+        _ => Err("not an online command".into()),
+    }
+}
+
+async fn register(
+    p: Arc<dyn CryptoProvider>,
+    json_mode: bool,
+    relay: &str,
+    dir: &Path,
+    username: &str,
+    prekeys: usize,
+    device_of: Option<std::path::PathBuf>,
+) -> Result<(), Error> {
+    if prekeys == 0 || prekeys > 1000 {
+        return Err("--prekeys must be 1..=1000".into());
+    }
+    if Account::exists(dir) {
+        let a = Account::load(dir)?;
+        if a.relay != relay || a.username.to_lowercase() != username.to_lowercase() {
+            return Err(format!(
+                "{}: this identity is already registered as {} at {}",
+                dir.display(),
+                a.username,
+                a.relay
+            )
+            .into());
+        }
+    }
+    let store = IdentityStore::new(dir);
+    let created = !dir.join("identity.json").exists();
+    let identity = if created {
+        let id = match &device_of {
+            Some(other) => new_device_of(&IdentityStore::new(other).load(p.clone())?, now_ms())?,
+            None => Identity::create(p.clone(), now_ms())?,
+        };
+        store.create(&id)?;
+        id
+    } else if device_of.is_some() {
+        return Err(format!(
+            "{}: an identity exists here already; --device-of makes a new one",
+            dir.display()
+        )
+        .into());
+    } else {
+        store.load(p.clone())?
+    };
+    let mut session =
+        Session::connect(relay, identity, Some(store.clone()), username, options()).await?;
+    let reg = session.register(prekeys).await?;
+    let mut account = if Account::exists(dir) {
+        Account::load(dir)?
+    } else {
+        Account::new(relay, username, session.user_hash(), session.device_id())
+    };
+    account.device_id = session.device_id().to_string();
+    account.save(dir)?;
+    let fp = session.fingerprint();
+    let what = match (reg.user_created, reg.device_created) {
+        (true, _) => "new user",
+        (false, true) => "new device of an existing user",
+        (false, false) => "already registered; prekeys topped up",
+    };
+    emit(
+        json_mode,
+        &json!({"event": "registered", "relay": relay, "username": username,
+                "user_hash": session.user_hash(), "device_id": session.device_id(),
+                "user_fingerprint": fp, "user_created": reg.user_created,
+                "device_created": reg.device_created, "identity_created": created,
+                "pool_size": reg.pool_size}),
+        &format!(
+            "registered {username} at {relay} ({what})\n  user hash    {}\n  device       {}\n  fingerprint  {fp}\n  prekeys      {} on the relay",
+            session.user_hash(),
+            session.device_id(),
+            reg.pool_size
+        ),
+    );
+    Ok(())
+}
+
+/// Fetches and verifies the bundles of a username, and remembers the contact.
+async fn bundles_of(
+    o: &mut Opened,
+    p: &dyn CryptoProvider,
+    username: &str,
+) -> Result<UserBundles, Error> {
+    let hash = o.session.user_hash_of(username)?;
+    let b = o
+        .session
+        .fetch_bundles(&hash)
+        .await
+        .map_err(|e| format!("{username}: {e}"))?;
+    let key = b
+        .user_key()
+        .ok_or_else(|| format!("{username}: no registered device"))?;
+    let fp = fingerprint(p, key);
+    let name = username.to_lowercase();
+    if let Some(known) = o.account.contacts.get(&name)
+        && known.user_fingerprint != fp
+    {
+        return Err(format!(
+            "{username}: the user key changed (was {}, now {}); refusing to continue",
+            short(&known.user_fingerprint),
+            short(&fp)
+        )
+        .into());
+    }
+    o.account.contacts.insert(
+        name,
+        Contact {
+            user_hash: hash,
+            user_fingerprint: fp,
+        },
+    );
+    Ok(b)
+}
+
+async fn call(
+    p: Arc<dyn CryptoProvider>,
+    json_mode: bool,
+    dir: &Path,
+    call_type: CallKind,
+    users: &[String],
+) -> Result<(), Error> {
+    let mut o = open_account(p.clone(), dir).await?;
+    let mut all = Vec::with_capacity(users.len());
+    for u in users {
+        all.push(bundles_of(&mut o, p.as_ref(), u).await?);
+    }
+    o.account.save(dir)?;
+    let counts: Vec<String> = users
+        .iter()
+        .zip(&all)
+        .map(|(u, b)| format!("{u} ({})", b.devices.len()))
+        .collect();
+    let ct = match call_type {
+        CallKind::Audio => CallType::Audio,
+        CallKind::Video => CallType::Video,
+    };
+    let inv = o.session.call_bundles(&mut all, ct).await?;
+    let mid = inv.meeting_id.to_hex();
+    o.account.calls.insert(
+        mid.clone(),
+        CallRecord {
+            created_ms: o.session.now_ms(),
+            users: users.to_vec(),
+            devices: inv.sent.recipients.clone(),
+        },
+    );
+    o.account.save(dir)?;
+    let mut human = format!(
+        "invite sent to {} device{}: {}",
+        inv.sent.recipients.len(),
+        plural(inv.sent.recipients.len()),
+        counts.join(", ")
+    );
+    if !inv.sent.skipped.is_empty() {
+        human.push_str(&format!(
+            "\n  not invited (no prekeys on the relay): {}",
+            inv.sent.skipped.join(", ")
+        ));
+    }
+    human.push_str(&format!("\nmeeting {mid}"));
+    emit(
+        json_mode,
+        &json!({"event": "call", "meeting_id": mid, "container_id": inv.sent.container_id,
+                "recipients": inv.sent.recipients, "skipped": inv.sent.skipped}),
+        &human,
+    );
+    Ok(())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Remembers an opened invitation in the account.
+fn remember(account: &mut Account, r: &Received, now: u64) {
+    let Received::Opened(d) = r else { return };
+    if let Payload::Invite(k) = &d.opened.payload {
+        let name = account
+            .contact_by_fingerprint(&d.sender_fingerprint)
+            .map(|(n, _)| n.to_string());
+        account.invites.insert(
+            k.meeting_id.clone(),
+            InviteRecord {
+                state: InviteState::Pending,
+                initiator_device: d.sender_device.clone(),
+                initiator_fingerprint: d.sender_fingerprint.clone(),
+                initiator_username: name,
+                received_ms: now,
+                call_type: k.call_type,
+                keys: k.clone(),
+            },
+        );
+    }
+}
+
+async fn inbox(p: Arc<dyn CryptoProvider>, json_mode: bool, dir: &Path) -> Result<(), Error> {
+    let mut o = open_account(p, dir).await?;
+    let (uploaded, _) = o.session.ensure_prekeys().await?;
+    let got = o.session.receive().await?;
+    let now = o.session.now_ms();
+    for r in &got {
+        remember(&mut o.account, r, now);
+    }
+    o.account.save(dir)?;
+    let d = dir.display().to_string();
+    for r in &got {
+        let (v, human) = received(&o.account, r, &d);
+        emit(json_mode, &v, &human);
+    }
+    if got.is_empty() && !json_mode {
+        println!("no new messages");
+    }
+    if uploaded > 0 && !json_mode {
+        eprintln!("conclave: uploaded {uploaded} new prekeys");
+    }
+    Ok(())
+}
+
+async fn listen(
+    p: Arc<dyn CryptoProvider>,
+    json_mode: bool,
+    dir: &Path,
+    count: Option<usize>,
+) -> Result<(), Error> {
+    use std::io::Write;
+    let mut o = open_account(p, dir).await?;
+    let d = dir.display().to_string();
+    o.session.ensure_prekeys().await?;
+    let mut push = o.session.push().await?;
+    if !json_mode {
+        println!(
+            "listening as {} on {} (Ctrl-C to stop)",
+            o.account.username, o.account.relay
+        );
+    }
+    let mut shown = 0usize;
+    let limit = count.unwrap_or(usize::MAX);
+    // What waited while we were away, then what arrives.
+    let pending = o.session.receive().await?;
+    let show = |o: &mut Opened, r: &Received| -> Result<(), Error> {
+        let now = o.session.now_ms();
+        remember(&mut o.account, r, now);
+        o.account.save(dir)?;
+        let (v, human) = received(&o.account, r, &d);
+        emit(json_mode, &v, &human);
+        std::io::stdout().flush()?;
+        Ok(())
+    };
+    for r in &pending {
+        if shown >= limit {
+            break;
+        }
+        show(&mut o, r)?;
+        shown += 1;
+    }
+    while shown < limit {
+        let Some(event) = push.next().await else {
+            return Err("the relay closed the push channel".into());
+        };
+        match o.session.handle_push(event?).await? {
+            SessionEvent::Message(r) => {
+                show(&mut o, &r)?;
+                shown += 1;
+            }
+            SessionEvent::PrekeysRefilled {
+                pool_size,
+                uploaded,
+            } => emit(
+                json_mode,
+                &json!({"event": "prekeys_refilled", "uploaded": uploaded, "pool_size": pool_size}),
+                &format!("[prekeys] uploaded {uploaded} new prekeys ({pool_size} on the relay)"),
+            ),
+            SessionEvent::MeetingEnded { meeting_id } => emit(
+                json_mode,
+                &json!({"event": "meeting_ended", "meeting_id": meeting_id}),
+                &format!("[ended] meeting {}", short(&meeting_id)),
+            ),
+            SessionEvent::Unknown => {}
+        }
+        std::io::stdout().flush()?;
+    }
+    push.close().await;
+    Ok(())
+}
+
+/// The pending invitation for `meeting_id` in the account.
+fn invitation<'a>(account: &'a Account, meeting_id: &str) -> Result<&'a InviteRecord, Error> {
+    account
+        .invites
+        .get(&meeting_id.to_lowercase())
+        .ok_or_else(|| {
+            format!(
+                "no invitation to meeting {meeting_id} in this account; run `conclave inbox` first"
+            )
+            .into()
+        })
+}
+
+async fn accept(
+    p: Arc<dyn CryptoProvider>,
+    json_mode: bool,
+    dir: &Path,
+    meeting_id: &str,
+) -> Result<(), Error> {
+    let mut o = open_account(p, dir).await?;
+    let mid = meeting_id.to_lowercase();
+    let invite = invitation(&o.account, &mid)?;
+    let participants = invite.keys.roster.len();
+    let ticket = o.session.accept(&mid).await?;
+    if let Some(i) = o.account.invites.get_mut(&mid) {
+        i.state = InviteState::Accepted;
+    }
+    o.account.save(dir)?;
+    emit(
+        json_mode,
+        &json!({"event": "accepted", "meeting_id": mid, "participants": participants,
+                "media": {"transport": ticket.media.transport, "address": ticket.media.address,
+                          "worker": ticket.media.worker},
+                "session_id": ticket.session.id, "session_expires_ms": ticket.session.expires_ms}),
+        &format!(
+            "joined meeting {mid} ({participants} participants)\n  media  {} {} (worker {})",
+            ticket.media.transport, ticket.media.address, ticket.media.worker
+        ),
+    );
+    Ok(())
+}
+
+async fn reject(
+    p: Arc<dyn CryptoProvider>,
+    json_mode: bool,
+    dir: &Path,
+    meeting_id: &str,
+    initiator: Option<&str>,
+) -> Result<(), Error> {
+    let mut o = open_account(p.clone(), dir).await?;
+    let mid = meeting_id.to_lowercase();
+    let invite = invitation(&o.account, &mid)?.clone();
+    let name = match initiator {
+        Some(n) => n.to_string(),
+        None => invite
+            .initiator_username
+            .clone()
+            .or_else(|| {
+                o.account
+                    .contact_by_fingerprint(&invite.initiator_fingerprint)
+                    .map(|(n, _)| n.to_string())
+            })
+            .ok_or(
+                "this account does not know who sent the invitation: pass --initiator USERNAME",
+            )?,
+    };
+    let mut bundles = bundles_of(&mut o, p.as_ref(), &name).await?;
+    let fp = o
+        .account
+        .contacts
+        .get(&name.to_lowercase())
+        .map(|c| c.user_fingerprint.clone());
+    if fp.as_deref() != Some(invite.initiator_fingerprint.as_str())
+        || !bundles
+            .devices
+            .iter()
+            .any(|d| hex::encode(d.device.device_id) == invite.initiator_device)
+    {
+        return Err(format!("{name} is not the user who sent this invitation").into());
+    }
+    o.session
+        .client()
+        .set_member(
+            &mid,
+            o.session.device_id(),
+            conclave_client::api::types::MemberState::Rejected,
+        )
+        .await?;
+    let payload = Payload::Reject {
+        meeting_id: mid.clone(),
+    };
+    let sent = o
+        .session
+        .send_to_bundles(&payload, std::slice::from_mut(&mut bundles))
+        .await?;
+    if let Some(i) = o.account.invites.get_mut(&mid) {
+        i.state = InviteState::Rejected;
+        i.initiator_username = Some(name.clone());
+    }
+    o.account.save(dir)?;
+    emit(
+        json_mode,
+        &json!({"event": "rejected", "meeting_id": mid, "notified": sent.recipients,
+                "container_id": sent.container_id}),
+        &format!(
+            "rejected meeting {mid}; told {name} ({} device{})",
+            sent.recipients.len(),
+            plural(sent.recipients.len())
+        ),
+    );
+    Ok(())
+}
+
+async fn send(
+    p: Arc<dyn CryptoProvider>,
+    json_mode: bool,
+    dir: &Path,
+    user: &str,
+    text: &str,
+) -> Result<(), Error> {
+    let mut o = open_account(p.clone(), dir).await?;
+    let mut bundles = bundles_of(&mut o, p.as_ref(), user).await?;
+    o.account.save(dir)?;
+    let payload = Payload::Text {
+        text: text.to_string(),
+    };
+    let sent = o
+        .session
+        .send_to_bundles(&payload, std::slice::from_mut(&mut bundles))
+        .await?;
+    emit(
+        json_mode,
+        &json!({"event": "sent", "container_id": sent.container_id,
+                "recipients": sent.recipients, "skipped": sent.skipped}),
+        &format!(
+            "sent to {user} ({} device{}), container {}",
+            sent.recipients.len(),
+            plural(sent.recipients.len()),
+            sent.container_id
+        ),
+    );
+    Ok(())
+}
