@@ -195,7 +195,7 @@ fn meeting_with_participants_on_different_providers() {
         Arc::new(conclave_crypto_accel::AccelProvider::new().unwrap_or_else(|e| panic!("{e}"))),
         0,
     );
-    let mut others = vec![
+    let mut others = [
         identity(software(), 1),
         identity(hsm(), 1),
         identity(hsm_in_token_frames(), 1),
