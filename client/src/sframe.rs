@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use conclave_crypto::{AeadAlg, AeadKey, CryptoProvider, HashAlg, NONCE_LEN, Secret, TAG_LEN};
-use conclave_wire::sframe::{MAX_HEADER_LEN, SframeHeader};
+use conclave_wire::sframe::SframeHeader;
 
 use crate::{ClientError, Result};
 
@@ -178,8 +178,8 @@ impl SframeKey {
         plaintext: &[u8],
         out: &mut [u8],
     ) -> Result<usize> {
-        let mut hbuf = [0u8; MAX_HEADER_LEN];
-        let hlen = SframeHeader::new(self.kid, ctr).encode_into(&mut hbuf)?;
+        let header = SframeHeader::new(self.kid, ctr);
+        let hlen = header.encoded_len();
         let len = hlen + plaintext.len() + TAG_LEN;
         let available = out.len();
         let frame = out
@@ -189,10 +189,11 @@ impl SframeKey {
                 expected: len,
                 got: available,
             })?;
-        let (header, rest) = frame.split_at_mut(hlen);
-        header.copy_from_slice(&hbuf[..hlen]);
+        let (head, rest) = frame.split_at_mut(hlen);
+        // The header is written in place and is (the start of) the AAD.
+        header.encode_into(head)?;
         let (body, tag_slot) = rest.split_at_mut(plaintext.len());
-        let tag = with_aad(&hbuf[..hlen], metadata, |aad| {
+        let tag = with_aad(head, metadata, |aad| {
             self.aead.seal_to(&self.nonce(ctr), aad, plaintext, body)
         })?;
         tag_slot.copy_from_slice(&tag);
