@@ -374,7 +374,7 @@ pub fn setup_sender<'p>(
     pk_r: &P256PublicKey,
     info: &[u8],
 ) -> Result<(P256PublicKey, SenderContext<'p>)> {
-    let sk_e = p.generate_p256(KeyUsage::KeyAgreement)?;
+    let sk_e = p.generate_ephemeral_p256(KeyUsage::KeyAgreement)?;
     let (shared, enc) = encap_with(p, pk_r, sk_e.as_ref())?;
     let ctx = SenderContext::new(p, suite, key_schedule(p, suite, shared.expose(), info)?)?;
     Ok((enc, ctx))

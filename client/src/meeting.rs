@@ -10,7 +10,7 @@ use conclave_crypto::{CryptoProvider, HashAlg, P256PublicKey, Secret};
 use conclave_wire::container::DEVICE_ID_LEN;
 use conclave_wire::sframe::{MediaKid, SframeHeader};
 
-use crate::sframe::{CipherSuite, SframeKey, SframeReceiver, SframeSender};
+use crate::sframe::{CipherSuite, FrameRef, SealedFrames, SframeKey, SframeReceiver, SframeSender};
 use crate::{ClientError, Result};
 
 /// Meeting id length: SHA-256.
@@ -451,6 +451,14 @@ impl MeetingCrypto {
         let mut out = Vec::with_capacity(payload.len() + 40);
         self.sender.seal(metadata, payload, &mut out)?;
         Ok(out)
+    }
+
+    /// Seals several of our frames at once, `(metadata, payload)` each, appending them to
+    /// `out` in order: through the provider's batched AEAD when it has one (the accel
+    /// provider), one by one otherwise. The frames are identical to those of [`Self::seal`]
+    /// called once per frame.
+    pub fn seal_batch(&mut self, frames: &[FrameRef<'_>], out: &mut SealedFrames) -> Result<()> {
+        self.sender.seal_batch(frames, out)
     }
 
     /// Opens a frame from any participant. Failures are errors; the frame must be dropped.

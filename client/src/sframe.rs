@@ -8,9 +8,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use conclave_crypto::{AeadAlg, AeadKey, CryptoProvider, HashAlg, NONCE_LEN, Secret, TAG_LEN};
-use conclave_wire::sframe::{MAX_HEADER_LEN, SframeHeader};
+use conclave_wire::sframe::SframeHeader;
 
 use crate::{ClientError, Result};
+
+mod batch;
+
+pub use batch::{FrameRef, SealedFrames};
 
 /// The SFrame cipher suites Conclave implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -103,6 +107,8 @@ pub struct SframeKey {
     kid: u64,
     aead: Box<dyn AeadKey>,
     salt: [u8; NONCE_LEN],
+    /// The provider seals batches natively (`Capabilities::batched_aead`).
+    batched: bool,
 }
 
 impl std::fmt::Debug for SframeKey {
@@ -123,6 +129,7 @@ impl SframeKey {
             kid,
             aead: p.aead_key(suite.aead(), d.key.expose())?,
             salt: d.salt,
+            batched: p.capabilities().batched_aead,
         })
     }
 
@@ -149,19 +156,48 @@ impl SframeKey {
         plaintext: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        let header = SframeHeader::new(self.kid, ctr);
-        let mut hbuf = [0u8; MAX_HEADER_LEN];
-        let hlen = header.encode_into(&mut hbuf)?;
         let start = out.len();
-        out.reserve(hlen + plaintext.len() + TAG_LEN);
-        out.extend_from_slice(&hbuf[..hlen]);
-        out.extend_from_slice(plaintext);
-        let tag = with_aad(&hbuf[..hlen], metadata, |aad| {
-            self.aead
-                .seal_in_place(&self.nonce(ctr), aad, &mut out[start + hlen..])
+        let need = SframeHeader::new(self.kid, ctr).encoded_len() + plaintext.len() + TAG_LEN;
+        // Room for the whole frame; the provider encrypts straight into it.
+        out.resize(start + need, 0);
+        match self.seal_into(ctr, metadata, plaintext, &mut out[start..]) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                out.truncate(start);
+                Err(e)
+            }
+        }
+    }
+
+    /// Like [`Self::seal`], but writes the frame at the start of `out` (a packet buffer, for
+    /// instance) and returns its length: `header ‖ ciphertext ‖ tag`, which must fit.
+    pub fn seal_into(
+        &self,
+        ctr: u64,
+        metadata: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize> {
+        let header = SframeHeader::new(self.kid, ctr);
+        let hlen = header.encoded_len();
+        let len = hlen + plaintext.len() + TAG_LEN;
+        let available = out.len();
+        let frame = out
+            .get_mut(..len)
+            .ok_or(conclave_crypto::CryptoError::InvalidLength {
+                what: "SFrame output buffer (at least)",
+                expected: len,
+                got: available,
+            })?;
+        let (head, rest) = frame.split_at_mut(hlen);
+        // The header is written in place and is (the start of) the AAD.
+        header.encode_into(head)?;
+        let (body, tag_slot) = rest.split_at_mut(plaintext.len());
+        let tag = with_aad(head, metadata, |aad| {
+            self.aead.seal_to(&self.nonce(ctr), aad, plaintext, body)
         })?;
-        out.extend_from_slice(&tag);
-        Ok(())
+        tag_slot.copy_from_slice(&tag);
+        Ok(len)
     }
 
     /// Opens the ciphertext part of a frame whose header was already parsed.
@@ -229,6 +265,21 @@ impl SframeSender {
         self.key.seal(ctr, metadata, plaintext, out)?;
         self.next_ctr = ctr.checked_add(1);
         Ok(())
+    }
+
+    /// Seals one frame into the start of `out` (e.g. a reused packet buffer, which saves
+    /// initialising fresh memory per frame) and returns the frame's length. `out` needs room
+    /// for the header (at most 17 bytes), the payload and the 16-byte tag.
+    pub fn seal_into(
+        &mut self,
+        metadata: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize> {
+        let ctr = self.next_ctr.ok_or(ClientError::CounterExhausted)?;
+        let len = self.key.seal_into(ctr, metadata, plaintext, out)?;
+        self.next_ctr = ctr.checked_add(1);
+        Ok(len)
     }
 }
 

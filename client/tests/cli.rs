@@ -254,3 +254,93 @@ fn bad_input_gives_one_line_errors() {
     let e = fails(d, &["identity", "show", "--dir", "alice"]);
     assert!(e.contains("prekeys.json") && e.contains("corrupt"), "{e}");
 }
+
+/// `--crypto accel`: its identities store raw keys under the provider name `accel`, and its
+/// containers open for software identities and the other way round.
+#[test]
+fn accel_and_software_identities_exchange_containers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let accel = |args: &[&str]| ok(d, &[&["--crypto", "accel"], args].concat());
+    let alice = json(&accel(&["identity", "create", "--dir", "alice"]));
+    assert_eq!(alice["provider"], "accel");
+    let stored = std::fs::read_to_string(d.join("alice/identity.json")).unwrap();
+    assert!(
+        stored.contains(r#""provider": "accel""#) || stored.contains(r#""provider":"accel""#),
+        "{stored}"
+    );
+    assert!(stored.contains(r#""kind":"raw""#) || stored.contains(r#""kind": "raw""#));
+    ok(d, &["identity", "create", "--dir", "bob"]);
+    std::fs::write(
+        d.join("msg.json"),
+        r#"{"type":"text","text":"across providers"}"#,
+    )
+    .unwrap();
+
+    // Accel seals for software.
+    ok(
+        d,
+        &[
+            "bundle",
+            "--dir",
+            "bob",
+            "--prekeys",
+            "1",
+            "--out",
+            "bob.json",
+        ],
+    );
+    accel(&[
+        "seal",
+        "--dir",
+        "alice",
+        "--to",
+        "bob.json",
+        "--payload",
+        "msg.json",
+        "--out",
+        "a.bin",
+    ]);
+    let opened = json(&ok(d, &["open", "--dir", "bob", "a.bin"]));
+    assert_eq!(opened["payload"]["text"], "across providers");
+    assert_eq!(
+        opened["sender"]["user_fingerprint"],
+        alice["user_fingerprint"]
+    );
+
+    // Software seals for accel.
+    accel(&[
+        "bundle",
+        "--dir",
+        "alice",
+        "--prekeys",
+        "1",
+        "--out",
+        "alice.json",
+    ]);
+    ok(
+        d,
+        &[
+            "seal",
+            "--dir",
+            "bob",
+            "--to",
+            "alice.json",
+            "--payload",
+            "msg.json",
+            "--out",
+            "b.bin",
+        ],
+    );
+    let opened = json(&accel(&["open", "--dir", "alice", "b.bin"]));
+    assert_eq!(opened["payload"]["text"], "across providers");
+
+    // An identity is loaded only by the provider that made it.
+    let e = fails(d, &["identity", "show", "--dir", "alice"]);
+    assert!(e.contains("'accel'") && e.contains("'software'"), "{e}");
+    let e = fails(
+        d,
+        &["--crypto", "accel", "identity", "show", "--dir", "bob"],
+    );
+    assert!(e.contains("'software'") && e.contains("'accel'"), "{e}");
+}

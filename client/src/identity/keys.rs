@@ -34,9 +34,11 @@ impl PrekeyPool {
         }
     }
 
-    /// Deletes a prekey's private half and remembers its id as consumed.
+    /// Deletes a prekey's private half and remembers its id as consumed. A key kept outside
+    /// process memory (a token object) is destroyed there first; if that fails, the prekey
+    /// stays unconsumed and the error is returned.
     pub fn consume(&mut self, id: u32) -> Result<()> {
-        self.get(id)?;
+        self.get(id)?.destroy()?;
         self.keys.remove(&id);
         self.consumed.insert(id);
         Ok(())

@@ -21,7 +21,8 @@
 //! * Properties and round trips: [`capabilities`], [`random`], [`hash_fips180`],
 //!   [`p256_known_keys`], [`p256_invalid_private_keys`], [`p256_invalid_public_keys`],
 //!   [`ecdsa_roundtrip`], [`ecdh_roundtrip`], [`key_usage`], [`persist_restore`],
-//!   [`aead_roundtrip`], [`aead_key_lengths`], [`hkdf_properties`], [`debug_redaction`].
+//!   [`aead_roundtrip`], [`aead_key_lengths`], [`aead_batch`], [`hkdf_properties`],
+//!   [`debug_redaction`].
 //! * Known-answer vectors: [`rfc5869_hkdf_sha256`] (RFC 5869 Appendix A, test cases 1–3),
 //!   [`wycheproof_hkdf_sha256`], [`wycheproof_hkdf_sha512`], [`wycheproof_aes_gcm`],
 //!   [`wycheproof_ecdh_secp256r1`], [`wycheproof_ecdsa_secp256r1_sha256`].
@@ -48,8 +49,8 @@ use std::fmt;
 use wycheproof::TestResult;
 
 use crate::{
-    AeadAlg, AeadKey, CryptoError, CryptoProvider, HashAlg, KeyUsage, NONCE_LEN, P256PublicKey,
-    PersistedKey, Signature, TAG_LEN,
+    AeadAlg, AeadBatchItem, AeadKey, CryptoError, CryptoProvider, HashAlg, KeyUsage, NONCE_LEN,
+    P256PublicKey, PersistedKey, Signature, TAG_LEN,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -133,6 +134,7 @@ pub fn run_all(provider: &dyn CryptoProvider) -> Vec<Report> {
         persist_restore(provider),
         aead_roundtrip(provider),
         aead_key_lengths(provider),
+        aead_batch(provider),
         hkdf_properties(provider),
         debug_redaction(provider),
         rfc5869_hkdf_sha256(provider),
@@ -701,21 +703,31 @@ pub fn ecdsa_roundtrip(p: &dyn CryptoProvider) -> Report {
     r.finish(100)
 }
 
-/// Generated key pairs agree both ways; known scalars give the known shared secret.
+/// Generated key pairs (long-term and ephemeral) agree both ways; known scalars give the known
+/// shared secret.
 pub fn ecdh_roundtrip(p: &dyn CryptoProvider) -> Report {
     let mut r = Report::new("ecdh_roundtrip");
+    // Pair 0: two long-term keys; pair 1: ephemeral and long-term; pair 2: two ephemeral keys.
     for k in 0..3 {
         let id = format!("ecdh_roundtrip/pair{k}");
-        let a = must(
-            &id,
-            "generate_p256(KeyAgreement)",
-            p.generate_p256(KeyUsage::KeyAgreement),
-        );
-        let b = must(
-            &id,
-            "generate_p256(KeyAgreement)",
-            p.generate_p256(KeyUsage::KeyAgreement),
-        );
+        let generate = |ephemeral: bool| {
+            if ephemeral {
+                must(
+                    &id,
+                    "generate_ephemeral_p256(KeyAgreement)",
+                    p.generate_ephemeral_p256(KeyUsage::KeyAgreement),
+                )
+            } else {
+                must(
+                    &id,
+                    "generate_p256(KeyAgreement)",
+                    p.generate_p256(KeyUsage::KeyAgreement),
+                )
+            }
+        };
+        let a = generate(k >= 1);
+        let b = generate(k == 2);
+        assert_eq!(b.usage(), KeyUsage::KeyAgreement, "[{id}] usage()");
         assert_eq!(a.usage(), KeyUsage::KeyAgreement, "[{id}] usage()");
         let ab = must(&id, "a.ecdh(B)", a.ecdh(&b.public_key()));
         let ba = must(&id, "b.ecdh(A)", b.ecdh(&a.public_key()));
@@ -779,6 +791,16 @@ pub fn key_usage(p: &dyn CryptoProvider) -> Report {
             p.generate_p256(KeyUsage::KeyAgreement),
         ),
         (
+            "ephemeral",
+            KeyUsage::Signing,
+            p.generate_ephemeral_p256(KeyUsage::Signing),
+        ),
+        (
+            "ephemeral",
+            KeyUsage::KeyAgreement,
+            p.generate_ephemeral_p256(KeyUsage::KeyAgreement),
+        ),
+        (
             "imported",
             KeyUsage::Signing,
             p.import_p256(&hex(RFC6979_D), KeyUsage::Signing),
@@ -815,7 +837,7 @@ pub fn key_usage(p: &dyn CryptoProvider) -> Report {
         }
         r.pass();
     }
-    r.finish(4)
+    r.finish(6)
 }
 
 /// `persist` then `restore_p256` gives the same key with the same usage; foreign and
@@ -957,8 +979,9 @@ pub fn persist_restore(p: &dyn CryptoProvider) -> Report {
 /// Sizes of AEAD round-trip buffers: empty, tiny, one block, a media packet, > 64 KiB.
 const AEAD_LENGTHS: [usize; 5] = [0, 1, 16, 1200, 70000];
 
-/// Seal/open round trips for AES-128-GCM and AES-256-GCM, and every tampering (ciphertext,
-/// tag, AAD, nonce, key, truncation) fails with `AuthenticationFailed`.
+/// Seal/open round trips for AES-128-GCM and AES-256-GCM (`seal_to` gives what `seal_in_place`
+/// gives), and every tampering (ciphertext, tag, AAD, nonce, key, truncation) fails with
+/// `AuthenticationFailed`.
 pub fn aead_roundtrip(p: &dyn CryptoProvider) -> Report {
     let mut r = Report::new("aead_roundtrip");
     for alg in [AeadAlg::Aes128Gcm, AeadAlg::Aes256Gcm] {
@@ -996,6 +1019,25 @@ pub fn aead_roundtrip(p: &dyn CryptoProvider) -> Report {
                 assert!(
                     ct == ct2 && tag == tag2,
                     "[{id}] sealing is not deterministic"
+                );
+
+                // Out of place: the same ciphertext and tag; the output length must match.
+                let mut out = vec![0u8; len];
+                let tag3 = must(
+                    &id,
+                    "seal_to",
+                    same.seal_to(&nonce, aad, &plaintext, &mut out),
+                );
+                assert!(
+                    out == ct && tag3 == tag,
+                    "[{id}] seal_to differs from seal_in_place"
+                );
+                let mut wrong = vec![0u8; len + 1];
+                expect_err!(
+                    id,
+                    "seal_to into a longer output",
+                    same.seal_to(&nonce, aad, &plaintext, &mut wrong),
+                    CryptoError::InvalidLength { .. }
                 );
 
                 let mut buf = ct.clone();
@@ -1108,6 +1150,291 @@ pub fn aead_key_lengths(p: &dyn CryptoProvider) -> Report {
         }
     }
     r.finish(12)
+}
+
+/// Lengths of the items of the mixed batch: empty, tiny, around one block, media frames, and
+/// one larger than 64 KiB.
+const BATCH_LENGTHS: [usize; 9] = [0, 1, 15, 16, 17, 100, 1200, 1200, 70000];
+
+/// Plaintexts, nonces and AADs of one batch; nonces are distinct within it.
+struct BatchCase {
+    plaintexts: Vec<Vec<u8>>,
+    nonces: Vec<[u8; NONCE_LEN]>,
+    aads: Vec<Vec<u8>>,
+}
+
+impl BatchCase {
+    fn new(p: &dyn CryptoProvider, id: &str, lengths: &[usize]) -> Self {
+        let base: [u8; NONCE_LEN] = array(id, "nonce", &random_bytes(p, id, NONCE_LEN));
+        let mut nonces = Vec::with_capacity(lengths.len());
+        for i in 0..lengths.len() {
+            // base XOR index, like SFrame's salt XOR counter: distinct for distinct indexes.
+            let mut nonce = base;
+            for (n, c) in nonce[NONCE_LEN - 8..]
+                .iter_mut()
+                .zip((i as u64).to_be_bytes())
+            {
+                *n ^= c;
+            }
+            nonces.push(nonce);
+        }
+        BatchCase {
+            plaintexts: lengths
+                .iter()
+                .enumerate()
+                .map(|(i, &len)| (0..len).map(|j| (i * 131 + j * 7 + 1) as u8).collect())
+                .collect(),
+            nonces,
+            // Every third item without AAD; the others with an item-specific header.
+            aads: (0..lengths.len())
+                .map(|i| {
+                    if i % 3 == 0 {
+                        Vec::new()
+                    } else {
+                        format!("header {i}").into_bytes()
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// What `seal_in_place` gives item by item: (ciphertext, tag) per item.
+    fn sealed_one_by_one(&self, id: &str, key: &dyn AeadKey) -> Vec<(Vec<u8>, [u8; TAG_LEN])> {
+        self.plaintexts
+            .iter()
+            .zip(&self.nonces)
+            .zip(&self.aads)
+            .map(|((pt, nonce), aad)| {
+                let mut ct = pt.clone();
+                let tag = must(id, "seal_in_place", key.seal_in_place(nonce, aad, &mut ct));
+                (ct, tag)
+            })
+            .collect()
+    }
+}
+
+/// `seal_batch` output is byte for byte what `seal_in_place` gives item by item (for batches
+/// of 0, 1, mixed lengths and 64 media frames; items in place and from a separate input),
+/// `open_batch` restores every plaintext, a forged item fails alone with
+/// `AuthenticationFailed` while its neighbours open, and mismatched lengths are refused.
+pub fn aead_batch(p: &dyn CryptoProvider) -> Report {
+    let mut r = Report::new("aead_batch");
+    for alg in [AeadAlg::Aes128Gcm, AeadAlg::Aes256Gcm] {
+        let base = format!("aead_batch/{alg:?}");
+        let key_bytes = random_bytes(p, &base, alg.key_len());
+        let key = must(&base, "aead_key", p.aead_key(alg, &key_bytes));
+
+        must(&base, "seal_batch of no items", key.seal_batch(&mut []));
+        assert!(
+            key.open_batch(&mut []).is_empty(),
+            "[{base}] open_batch of no items returned results"
+        );
+        r.pass();
+
+        let frames = [1200usize; 64];
+        let batches: [(&str, &[usize]); 3] = [
+            ("single", &[1200]),
+            ("mixed", &BATCH_LENGTHS),
+            ("64x1200", &frames),
+        ];
+        for (name, lengths) in batches {
+            let id = format!("{base}/{name}");
+            let case = BatchCase::new(p, &id, lengths);
+            let expected = case.sealed_one_by_one(&id, key.as_ref());
+
+            // Seal as one batch: identical to one by one. Odd items are sealed from a separate
+            // input into a zeroed buffer, even ones in place.
+            let mut buffers: Vec<Vec<u8>> = case
+                .plaintexts
+                .iter()
+                .enumerate()
+                .map(|(i, pt)| {
+                    if i % 2 == 1 {
+                        vec![0; pt.len()]
+                    } else {
+                        pt.clone()
+                    }
+                })
+                .collect();
+            let mut items: Vec<AeadBatchItem<'_>> = buffers
+                .iter_mut()
+                .zip(&case.nonces)
+                .zip(&case.aads)
+                .zip(&case.plaintexts)
+                .enumerate()
+                .map(|(i, (((buf, nonce), aad), pt))| {
+                    if i % 2 == 1 {
+                        AeadBatchItem::to_seal_from(*nonce, aad, pt, buf)
+                    } else {
+                        AeadBatchItem::to_seal(*nonce, aad, buf)
+                    }
+                })
+                .collect();
+            must(&id, "seal_batch", key.seal_batch(&mut items));
+            let tags: Vec<[u8; TAG_LEN]> = items.iter().map(|item| item.tag).collect();
+            drop(items);
+            for (i, ((ct, tag), (exp_ct, exp_tag))) in
+                buffers.iter().zip(&tags).zip(&expected).enumerate()
+            {
+                assert!(
+                    ct == exp_ct,
+                    "[{id}/item {i}] seal_batch ciphertext differs from seal_in_place"
+                );
+                assert_eq!(
+                    to_hex(tag),
+                    to_hex(exp_tag),
+                    "[{id}/item {i}] seal_batch tag differs from seal_in_place"
+                );
+                r.pass();
+            }
+
+            // Open as one batch: every plaintext comes back. Even items are opened from a
+            // separate input into a zeroed buffer, odd ones in place.
+            let mut opened: Vec<Vec<u8>> = buffers
+                .iter()
+                .enumerate()
+                .map(|(i, ct)| {
+                    if i % 2 == 0 {
+                        vec![0; ct.len()]
+                    } else {
+                        ct.clone()
+                    }
+                })
+                .collect();
+            let mut items: Vec<AeadBatchItem<'_>> = opened
+                .iter_mut()
+                .zip(&case.nonces)
+                .zip(&case.aads)
+                .zip(&tags)
+                .zip(&buffers)
+                .enumerate()
+                .map(|(i, ((((buf, nonce), aad), tag), ct))| {
+                    if i % 2 == 0 {
+                        AeadBatchItem::to_open_from(*nonce, aad, ct, buf, *tag)
+                    } else {
+                        AeadBatchItem::to_open(*nonce, aad, buf, *tag)
+                    }
+                })
+                .collect();
+            let results = key.open_batch(&mut items);
+            drop(items);
+            assert_eq!(
+                results.len(),
+                lengths.len(),
+                "[{id}] open_batch returned {} results for {} items",
+                results.len(),
+                lengths.len()
+            );
+            for (i, (result, (buf, pt))) in results
+                .into_iter()
+                .zip(opened.iter().zip(&case.plaintexts))
+                .enumerate()
+            {
+                must(&format!("{id}/item {i}"), "open_batch", result);
+                assert!(
+                    buf == pt,
+                    "[{id}/item {i}] open_batch did not restore the plaintext"
+                );
+            }
+            r.pass();
+
+            // Forgeries fail alone: a flipped ciphertext bit, a flipped tag bit, another AAD.
+            let n = lengths.len();
+            let mut forged: Vec<usize> = Vec::new();
+            let mut tampered = buffers.clone();
+            let mut tampered_tags = tags.clone();
+            let mut tampered_aads = case.aads.clone();
+            if let Some(i) = (0..n).find(|&i| !tampered[i].is_empty()) {
+                tampered[i][0] ^= 0x01;
+                forged.push(i);
+            }
+            let last = n - 1;
+            if !forged.contains(&last) {
+                tampered_tags[last][TAG_LEN - 1] ^= 0x80;
+                forged.push(last);
+            }
+            if n > 2 && !forged.contains(&(n / 2)) {
+                tampered_aads[n / 2].push(0);
+                forged.push(n / 2);
+            }
+            let mut items: Vec<AeadBatchItem<'_>> = tampered
+                .iter_mut()
+                .zip(&case.nonces)
+                .zip(&tampered_aads)
+                .zip(&tampered_tags)
+                .map(|(((buf, nonce), aad), tag)| AeadBatchItem::to_open(*nonce, aad, buf, *tag))
+                .collect();
+            let results = key.open_batch(&mut items);
+            drop(items);
+            assert_eq!(results.len(), n, "[{id}] open_batch result count");
+            for (i, result) in results.into_iter().enumerate() {
+                let item_id = format!("{id}/forged/item {i}");
+                if forged.contains(&i) {
+                    expect_err!(
+                        item_id,
+                        "open_batch of a forged item",
+                        result,
+                        CryptoError::AuthenticationFailed
+                    );
+                } else {
+                    must(
+                        &item_id,
+                        "open_batch of a genuine item next to forgeries",
+                        result,
+                    );
+                    assert!(
+                        tampered[i] == case.plaintexts[i],
+                        "[{item_id}] a genuine item next to forgeries did not open to its plaintext"
+                    );
+                }
+            }
+            r.pass();
+        }
+
+        // A separate input whose length differs from its buffer's is refused: the whole batch
+        // when sealing, that item alone when opening.
+        let id = format!("{base}/length-mismatch");
+        let input = vec![1u8; 32];
+        let mut short = vec![0u8; 31];
+        expect_err!(
+            id,
+            "seal_batch with an input longer than its buffer",
+            key.seal_batch(&mut [AeadBatchItem::to_seal_from(
+                [0; NONCE_LEN],
+                b"",
+                &input,
+                &mut short
+            )]),
+            CryptoError::InvalidLength { .. }
+        );
+        let mut genuine = vec![7u8; 16];
+        let tag = must(
+            &id,
+            "seal_in_place",
+            key.seal_in_place(&[1; NONCE_LEN], b"", &mut genuine),
+        );
+        let mut good_out = vec![0u8; 16];
+        let results = key.open_batch(&mut [
+            AeadBatchItem::to_open_from([0; NONCE_LEN], b"", &input, &mut short, [0; TAG_LEN]),
+            AeadBatchItem::to_open_from([1; NONCE_LEN], b"", &genuine, &mut good_out, tag),
+        ]);
+        assert_eq!(results.len(), 2, "[{id}] open_batch result count");
+        let mut results = results.into_iter();
+        expect_err!(
+            id,
+            "open_batch item with an input longer than its buffer",
+            results.next().unwrap_or(Ok(())),
+            CryptoError::InvalidLength { .. }
+        );
+        must(
+            &id,
+            "open_batch item next to a length mismatch",
+            results.next().unwrap_or(Ok(())),
+        );
+        assert_eq!(good_out, vec![7u8; 16], "[{id}] wrong plaintext");
+        r.pass();
+    }
+    r.finish(150)
 }
 
 /// HKDF properties: output limits, empty salt, multi-part info, prefix consistency.

@@ -18,6 +18,8 @@ mod secret;
 pub mod conformance;
 
 pub use error::CryptoError;
-pub use keys::{AeadKey, KeyUsage, P256PrivateKey, P256PublicKey, PersistedKey, Signature};
+pub use keys::{
+    AeadBatchItem, AeadKey, KeyUsage, P256PrivateKey, P256PublicKey, PersistedKey, Signature,
+};
 pub use provider::{AeadAlg, Capabilities, CryptoProvider, HashAlg, NONCE_LEN, TAG_LEN};
 pub use secret::{Secret, ct_eq};

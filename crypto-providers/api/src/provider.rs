@@ -54,6 +54,10 @@ pub struct Capabilities {
     pub ecdh_secret_leaves_provider: bool,
     /// AES-GCM runs on dedicated instructions or hardware.
     pub accelerated_aead: bool,
+    /// [`AeadKey::seal_batch`] and [`AeadKey::open_batch`] have a native implementation,
+    /// rather than the trait's default loop over single calls: callers with many frames at
+    /// once (the SFrame sender pipeline) should hand them over in one call.
+    pub batched_aead: bool,
 }
 
 /// A source of every cryptographic operation the protocol uses.
@@ -73,6 +77,17 @@ pub trait CryptoProvider: Send + Sync + fmt::Debug {
 
     /// Generates a fresh P-256 key for `usage`.
     fn generate_p256(&self, usage: KeyUsage) -> Result<Box<dyn P256PrivateKey>, CryptoError>;
+
+    /// Generates a P-256 key that is used briefly and never persisted, such as an HPKE
+    /// encapsulation key. A provider that stores keys (a PKCS#11 token) may keep it out of
+    /// permanent storage, and its [`P256PrivateKey::persist`] may then fail. By default this
+    /// is [`CryptoProvider::generate_p256`].
+    fn generate_ephemeral_p256(
+        &self,
+        usage: KeyUsage,
+    ) -> Result<Box<dyn P256PrivateKey>, CryptoError> {
+        self.generate_p256(usage)
+    }
 
     /// Imports a 32-byte big-endian scalar (1 ≤ d < n), e.g. from HPKE `DeriveKeyPair`.
     fn import_p256(

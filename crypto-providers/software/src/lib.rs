@@ -56,6 +56,8 @@ impl CryptoProvider for SoftwareProvider {
             extractable_private_keys: true,
             ecdh_secret_leaves_provider: true,
             accelerated_aead: false,
+            // The trait's default loop: RustCrypto has no multi-message AES-GCM.
+            batched_aead: false,
         }
     }
 

@@ -68,6 +68,11 @@ fn aead_key_lengths() {
 }
 
 #[test]
+fn aead_batch() {
+    conformance::aead_batch(&provider());
+}
+
+#[test]
 fn hkdf_properties() {
     conformance::hkdf_properties(&provider());
 }

@@ -8,8 +8,8 @@ use std::sync::Once;
 
 use conclave_crypto::conformance::{self, Report};
 use conclave_crypto::{
-    AeadAlg, AeadKey, Capabilities, CryptoError, CryptoProvider, HashAlg, KeyUsage, NONCE_LEN,
-    P256PrivateKey, P256PublicKey, PersistedKey, Secret, Signature, TAG_LEN,
+    AeadAlg, AeadBatchItem, AeadKey, Capabilities, CryptoError, CryptoProvider, HashAlg, KeyUsage,
+    NONCE_LEN, P256PrivateKey, P256PublicKey, PersistedKey, Secret, Signature, TAG_LEN,
 };
 use conclave_crypto_software::SoftwareProvider;
 
@@ -33,6 +33,8 @@ enum Fault {
     NoUsageCheck,
     DebugLeaksScalar,
     PersistForgetsUsage,
+    BatchSealSkipsLastItem,
+    BatchOpenAcceptsAll,
 }
 
 #[derive(Debug)]
@@ -125,6 +127,33 @@ impl AeadKey for BrokenAead {
             (Fault::OpenWrongErrorKind, Err(_)) => Err(CryptoError::BadSignature),
             (_, r) => r,
         }
+    }
+    fn seal_batch(&self, items: &mut [AeadBatchItem<'_>]) -> Result<(), CryptoError> {
+        let n = items.len();
+        let items = match self.fault {
+            Fault::BatchSealSkipsLastItem if n > 1 => &mut items[..n - 1],
+            _ => items,
+        };
+        for item in items.iter_mut() {
+            item.move_input_into_buffer()?;
+            item.tag = self.seal_in_place(&item.nonce, item.aad, item.buffer)?;
+        }
+        Ok(())
+    }
+    fn open_batch(&self, items: &mut [AeadBatchItem<'_>]) -> Vec<Result<(), CryptoError>> {
+        items
+            .iter_mut()
+            .map(|item| {
+                let r = item.move_input_into_buffer().and_then(|()| {
+                    self.open_in_place(&item.nonce, item.aad, item.buffer, &item.tag)
+                });
+                if self.fault == Fault::BatchOpenAcceptsAll {
+                    Ok(())
+                } else {
+                    r
+                }
+            })
+            .collect()
     }
 }
 
@@ -279,7 +308,7 @@ fn the_wrapper_without_faults_passes_run_all() {
         fault: Fault::Nothing,
     };
     let reports = conformance::run_all(&provider);
-    assert_eq!(reports.len(), 20);
+    assert_eq!(reports.len(), 21);
 }
 
 #[test]
@@ -374,6 +403,14 @@ fn the_suite_catches_injected_faults() {
         (
             Fault::PersistForgetsUsage,
             vec![("persist_restore", c::persist_restore)],
+        ),
+        (
+            Fault::BatchSealSkipsLastItem,
+            vec![("aead_batch", c::aead_batch)],
+        ),
+        (
+            Fault::BatchOpenAcceptsAll,
+            vec![("aead_batch", c::aead_batch)],
         ),
     ];
     for (fault, areas) in &cases {

@@ -11,6 +11,7 @@ use conclave_client::container::{
 use conclave_client::identity::{Identity, IdentityStore, fingerprint, verify_bundle};
 use conclave_client::meeting::{EpochKeys, MeetingId, Roster, RosterEntry};
 use conclave_crypto::{CryptoProvider, P256PublicKey};
+use conclave_crypto_accel::AccelProvider;
 use conclave_crypto_software::SoftwareProvider;
 use conclave_wire::bundle::{DeviceBundle, MAX_BUNDLE_JSON, MAX_BUNDLE_PREKEYS};
 use conclave_wire::container::Container;
@@ -20,9 +21,14 @@ use crate::{CallKind, Cli, Command, Crypto, IdentityCommand};
 
 type Error = Box<dyn std::error::Error>;
 
-pub(crate) fn provider(c: Crypto) -> Arc<dyn CryptoProvider> {
+pub(crate) fn provider(
+    c: Crypto,
+    pkcs11: &crate::pkcs11::Pkcs11Args,
+) -> Result<Arc<dyn CryptoProvider>, Error> {
     match c {
-        Crypto::Software => Arc::new(SoftwareProvider::new()),
+        Crypto::Software => Ok(Arc::new(SoftwareProvider::new())),
+        Crypto::Accel => Ok(Arc::new(AccelProvider::new()?)),
+        Crypto::Pkcs11 => Ok(crate::pkcs11::open(pkcs11)?),
     }
 }
 
@@ -101,7 +107,7 @@ fn check_prekey_count(n: usize) -> Result<(), Error> {
 }
 
 pub fn run(cli: Cli) -> Result<(), Error> {
-    let p = provider(cli.crypto);
+    let p = provider(cli.crypto, &cli.pkcs11)?;
     match cli.command {
         Command::Identity(IdentityCommand::Create { dir, prekeys }) => {
             check_prekey_count(prekeys)?;

@@ -6,6 +6,7 @@
 mod commands;
 mod display;
 mod online;
+mod pkcs11;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +26,8 @@ struct Cli {
     /// Machine-readable output of the online commands: one JSON object per line.
     #[arg(long, global = true)]
     json: bool,
+    #[command(flatten)]
+    pkcs11: pkcs11::Pkcs11Args,
     #[command(subcommand)]
     command: Command,
 }
@@ -33,6 +36,12 @@ struct Cli {
 enum Crypto {
     /// Pure-Rust RustCrypto provider; keys are stored in the identity directory (0600).
     Software,
+    /// PKCS#11 token (HSM): private keys are generated in the token and never leave it;
+    /// the identity directory holds references. Needs the --pkcs11-* options.
+    Pkcs11,
+    /// Hardware crypto instructions (AES-NI/VAES/AVX-512, SHA) through aws-lc-rs, with a
+    /// start-up self-test; keys are stored in the identity directory like `software`.
+    Accel,
 }
 
 #[derive(Subcommand)]

@@ -86,7 +86,7 @@ async fn open_account(p: Arc<dyn CryptoProvider>, dir: &Path) -> Result<Opened, 
 }
 
 async fn dispatch(cli: Cli) -> Result<(), Error> {
-    let p = provider(cli.crypto);
+    let p = provider(cli.crypto, &cli.pkcs11)?;
     let json_mode = cli.json;
     match cli.command {
         Command::Register {
