@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -10,7 +11,7 @@ use conclave_plugin_api::auth::Action;
 use serde::Deserialize;
 
 use crate::control::auth::credential;
-use crate::control::error::ApiResult;
+use crate::control::error::{ApiError, ApiResult};
 use crate::control::state::SharedState;
 
 #[derive(Deserialize)]
@@ -25,8 +26,11 @@ pub async fn connect(
     State(s): State<SharedState>,
     headers: HeaderMap,
     Query(q): Query<PushQuery>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
+    let ws = ws.map_err(|_| {
+        ApiError::bad_request("this endpoint is a WebSocket: send an upgrade request")
+    })?;
     let caller = s
         .authenticate(
             credential(&headers, q.token.as_deref())?,
