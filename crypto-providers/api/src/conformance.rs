@@ -119,6 +119,39 @@ impl fmt::Display for Report {
     }
 }
 
+/// Generates one `#[test]` per conformance area in a provider crate's tests:
+///
+/// ```ignore
+/// conclave_crypto::conformance_tests!(&MyProvider::new());
+/// ```
+///
+/// The expression is evaluated in each test and must coerce to `&dyn CryptoProvider`. The
+/// tests are named after the areas (`wycheproof_aes_gcm`, `rfc5869_hkdf_sha256`, ...).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($provider:expr) => {
+        $crate::__conformance_each!($provider;
+            capabilities random hash_fips180 p256_known_keys p256_invalid_private_keys
+            p256_invalid_public_keys ecdsa_roundtrip ecdh_roundtrip key_usage persist_restore
+            aead_roundtrip aead_key_lengths aead_batch hkdf_properties debug_redaction
+            rfc5869_hkdf_sha256 wycheproof_hkdf_sha256 wycheproof_hkdf_sha512 wycheproof_aes_gcm
+            wycheproof_ecdh_secp256r1 wycheproof_ecdsa_secp256r1_sha256);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_each {
+    ($provider:expr; $($area:ident)*) => {
+        $(
+            #[test]
+            fn $area() {
+                $crate::conformance::$area($provider);
+            }
+        )*
+    };
+}
+
 /// Runs every area against `provider` and returns their reports.
 pub fn run_all(provider: &dyn CryptoProvider) -> Vec<Report> {
     vec![
