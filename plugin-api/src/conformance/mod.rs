@@ -3,8 +3,11 @@
 //! returns a report of the checks that ran, or the first failure (one line).
 
 pub mod auth;
+mod cdylib;
 pub mod notify;
 pub mod storage;
+
+pub use cdylib::built_cdylib;
 
 /// The outcome of a suite.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,10 +1,6 @@
 //! The log plugin built as a shared library loads through `LoadedPlugin::load` and passes
 //! the conformance suite.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::SystemTime;
-
 use conclave_plugin_api::conformance::notify::run;
 use conclave_plugin_api::host::LoadedPlugin;
 use conclave_plugin_api::{HostContext, PluginKind};
@@ -12,45 +8,9 @@ use conclave_plugin_api::{HostContext, PluginKind};
 const PACKAGE: &str = "conclave-notify-log-so";
 const LIB: &str = "conclave_plugin_notify_log";
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
-/// The cdylib in this test binary's target directory (`target/<profile>/`), built with
-/// `cargo build -p PACKAGE` when it is missing or older than the test binary.
-fn cdylib() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let deps = exe.parent().expect("the test binary's directory");
-    let profile_dir = if deps.ends_with("deps") {
-        deps.parent().expect("the profile directory")
-    } else {
-        deps
-    };
-    let file = format!(
-        "{}{LIB}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    let path = profile_dir.join(file);
-    let fresh = matches!((modified(&path), modified(&exe)), (Some(so), Some(test)) if so >= test);
-    if !fresh {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev",
-            Some(other) => other,
-        };
-        let target_dir = profile_dir.parent().expect("the target directory");
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", PACKAGE, "--profile", profile])
-            .arg("--target-dir")
-            .arg(target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("running cargo build");
-        assert!(status.success(), "cargo build -p {PACKAGE} failed");
-    }
-    assert!(path.exists(), "{} was not built", path.display());
-    path
+/// The plugin's cdylib, built on demand.
+fn cdylib() -> std::path::PathBuf {
+    conclave_plugin_api::conformance::built_cdylib(PACKAGE, LIB)
 }
 
 #[test]

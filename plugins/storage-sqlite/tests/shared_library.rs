@@ -1,57 +1,17 @@
 //! The cdylib (`conclave-storage-sqlite-so`) loads through the host loader and passes the
 //! conformance suite across the ABI. The library is looked up next to this test binary
-//! and built with cargo first when it is missing.
+//! and built with cargo first when it is missing or stale.
 
 mod common;
-
-use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use conclave_plugin_api::PluginKind;
 use conclave_plugin_api::host::{LoadedPlugin, PluginSource};
 
 const LIB_NAME: &str = "conclave_plugin_storage_sqlite";
 
-/// `target/<profile>`: the test binary lives in `target/<profile>/deps`.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("the test binary is in <target>/<profile>/deps")
-        .to_path_buf()
-}
-
-/// The shared library, built if it is not there yet.
-fn shared_library() -> PathBuf {
-    let dir = profile_dir();
-    let lib = dir.join(format!("{DLL_PREFIX}{LIB_NAME}{DLL_SUFFIX}"));
-    if lib.exists() {
-        return lib;
-    }
-    let target_dir = dir.parent().expect("<target>/<profile>");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "-p", "conclave-storage-sqlite-so", "--target-dir"])
-        .arg(target_dir);
-    match dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => {}
-        Some("release") => {
-            cmd.arg("--release");
-        }
-        Some(profile) => {
-            cmd.args(["--profile", profile]);
-        }
-        None => panic!("cannot tell the build profile from {}", dir.display()),
-    }
-    let status = cmd.status().expect("running cargo build");
-    assert!(
-        status.success(),
-        "cargo build -p conclave-storage-sqlite-so failed"
-    );
-    assert!(lib.exists(), "cargo built no {}", lib.display());
-    lib
+/// The shared library, built when missing or older than this test (never a stale one).
+fn shared_library() -> std::path::PathBuf {
+    conclave_plugin_api::conformance::built_cdylib("conclave-storage-sqlite-so", LIB_NAME)
 }
 
 #[test]

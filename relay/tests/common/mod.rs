@@ -2,45 +2,10 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::process::Command;
-use std::sync::Mutex;
 
-/// The cargo target profile directory (`target/debug`) of this test binary.
-pub fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    // target/debug/deps/<test binary>
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps layout")
-        .to_path_buf()
-}
-
-static BUILD: Mutex<()> = Mutex::new(());
-
-/// The path of `lib<libname>.so` built from package `package`. The library is (re)built
-/// once per test process with `cargo build` (a no-op when it is up to date), so the tests
-/// never load a stale plugin.
+/// The path of `lib<libname>.so` built from package `package` (rebuilt when stale).
 pub fn plugin_so(package: &str, libname: &str) -> PathBuf {
-    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let path = profile_dir().join(format!("lib{libname}.so"));
-    let _lock = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if !built.iter().any(|p| p == package) {
-        built.push(package.to_string());
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut args = vec!["build", "--quiet", "-p", package];
-        if profile_dir().ends_with("release") {
-            args.push("--release");
-        }
-        let status = Command::new(cargo)
-            .args(&args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build -p {package} failed");
-    }
-    assert!(path.exists(), "{} was not built", path.display());
-    path
+    conclave_plugin_api::conformance::built_cdylib(package, libname)
 }
 
 pub fn sqlite_so() -> PathBuf {
