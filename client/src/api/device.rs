@@ -1,42 +1,13 @@
 //! More than one device per user: a new device identity certified by an existing user key.
 
-use conclave_crypto::KeyUsage;
-use conclave_wire::container::{DEVICE_ID_LEN, DeviceCertificate};
-
 use crate::Result;
-use crate::identity::{Identity, PrekeyPool, signing};
+use crate::identity::Identity;
 
-/// A new device of the same user as `user`: the same user key (restored from its
-/// persisted form, so an HSM-held key stays in the token), fresh app and device keys and
-/// device id, and a certificate signed by the user key. The relay accepts it as a further
-/// device of the user (every device of a user must carry the same user key).
+/// A new device of the same user as `user` (see [`Identity::new_device`]). The relay
+/// accepts it as a further device of the user (every device of a user must carry the same
+/// user key).
 pub fn new_device_of(user: &Identity, now_ms: u64) -> Result<Identity> {
-    let provider = user.provider.clone();
-    let user_key = provider.restore_p256(&user.user_key.persist()?)?;
-    let app_key = provider.generate_p256(KeyUsage::Signing)?;
-    let device_key = provider.generate_p256(KeyUsage::KeyAgreement)?;
-    let mut device_id = [0u8; DEVICE_ID_LEN];
-    provider.fill_random(&mut device_id)?;
-    let mut certificate = DeviceCertificate {
-        user_key: *user_key.public_key().as_bytes(),
-        device_id,
-        app_key: *app_key.public_key().as_bytes(),
-        device_key: *device_key.public_key().as_bytes(),
-        created_ms: now_ms,
-        signature: [0; 64],
-    };
-    certificate.signature = signing::sign(user_key.as_ref(), &certificate.signed_bytes())?.0;
-    Ok(Identity {
-        provider,
-        user_key,
-        app_key,
-        device_key,
-        certificate,
-        prekeys: PrekeyPool {
-            next_id: 1,
-            ..PrekeyPool::default()
-        },
-    })
+    user.new_device(now_ms)
 }
 
 #[cfg(test)]

@@ -70,6 +70,23 @@ impl Identity {
     /// Generates a new user and device in `provider`; `now_ms` is the master-clock time.
     pub fn create(provider: Arc<dyn CryptoProvider>, now_ms: u64) -> Result<Self> {
         let user_key = provider.generate_p256(KeyUsage::Signing)?;
+        Self::with_user_key(provider, user_key, now_ms)
+    }
+
+    /// A further device of this identity's user: the same user key (restored from its
+    /// persisted form, so an HSM-held key stays in the token), fresh app and device keys,
+    /// a fresh device id, and a certificate signed by the user key.
+    pub fn new_device(&self, now_ms: u64) -> Result<Self> {
+        let user_key = self.provider.restore_p256(&self.user_key.persist()?)?;
+        Self::with_user_key(self.provider.clone(), user_key, now_ms)
+    }
+
+    /// A new device certified by `user_key`, with an empty prekey pool.
+    fn with_user_key(
+        provider: Arc<dyn CryptoProvider>,
+        user_key: Box<dyn P256PrivateKey>,
+        now_ms: u64,
+    ) -> Result<Self> {
         let app_key = provider.generate_p256(KeyUsage::Signing)?;
         let device_key = provider.generate_p256(KeyUsage::KeyAgreement)?;
         let mut device_id = [0u8; DEVICE_ID_LEN];
