@@ -16,6 +16,7 @@ mod client;
 mod credentials;
 mod device;
 mod error;
+pub mod membership;
 mod push;
 mod session;
 pub mod types;

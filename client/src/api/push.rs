@@ -86,10 +86,7 @@ impl PushStream {
         loop {
             match self.ws.next().await? {
                 Ok(Message::Text(text)) => {
-                    return Some(
-                        serde_json::from_str(text.as_str())
-                            .map_err(|e| SdkError::BadResponse(format!("push frame: {e}"))),
-                    );
+                    return Some(PushEvent::parse(text.as_str()));
                 }
                 Ok(Message::Close(_)) => return None,
                 Ok(_) => continue,

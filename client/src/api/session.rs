@@ -2,6 +2,7 @@
 //! and its prekeys, keeps the prekey pool filled, fetches and verifies bundles, seals and
 //! posts containers, and fetches, opens, checks and acknowledges what arrives.
 
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use conclave_crypto::P256PublicKey;
@@ -89,6 +90,8 @@ pub struct Invitation {
     /// Epoch 0: the meeting key and the roster (this device has index 0).
     pub keys: EpochKeys,
     pub sent: Sent,
+    /// The user hash of every invited device (32 hex digits → user hash), for rekeys.
+    pub members: BTreeMap<String, String>,
 }
 
 /// A container delivered to this device that opened and passed the replay and epoch
@@ -127,6 +130,12 @@ pub enum SessionEvent {
     PrekeysRefilled { pool_size: u64, uploaded: usize },
     /// A meeting was ended by its initiator.
     MeetingEnded { meeting_id: String },
+    /// A member of a meeting became `left`, `removed` or `rejected` (the relay's event).
+    Member {
+        meeting_id: String,
+        device_id: String,
+        state: MemberState,
+    },
     /// An event this SDK does not know.
     Unknown,
 }
@@ -494,6 +503,19 @@ impl Session {
         call_type: CallType,
     ) -> SdkResult<Invitation> {
         let (recipients, skipped) = self.recipients(bundles)?;
+        let members: BTreeMap<String, String> = bundles
+            .iter()
+            .flat_map(|u| {
+                u.devices
+                    .iter()
+                    .map(|d| (hex::encode(d.device.device_id), u.user_hash.clone()))
+            })
+            .filter(|(d, _)| {
+                recipients
+                    .iter()
+                    .any(|r| hex::encode(r.device.device_id) == *d)
+            })
+            .collect();
         let p = self.identity.provider().clone();
         let mut entries = vec![RosterEntry {
             index: 0,
@@ -524,11 +546,75 @@ impl Session {
         }
         let payload = Payload::Invite(MeetingKeysJson::from_keys(&keys, call_type));
         let sent = self.seal_and_post(&payload, &recipients, skipped).await?;
+        self.epochs.record(&keys);
         Ok(Invitation {
             meeting_id,
             keys,
             sent,
+            members,
         })
+    }
+
+    /// Seals `payload` to exactly the given devices of the given users (bundles of the
+    /// users are fetched; their other devices are left out) and posts it.
+    pub async fn send_to_devices(
+        &self,
+        payload: &Payload,
+        user_hashes: &[String],
+        devices: &[[u8; 16]],
+    ) -> SdkResult<Sent> {
+        let mut bundles = Vec::with_capacity(user_hashes.len());
+        for u in user_hashes {
+            let mut b = self.fetch_bundles(u).await?;
+            b.devices.retain(|d| devices.contains(&d.device.device_id));
+            bundles.push(b);
+        }
+        self.send_to_bundles(payload, &mut bundles).await
+    }
+
+    /// Tells the replay and epoch guards about a meeting's keys this device knows first
+    /// hand (its own invite or rekey, or an invitation opened by an earlier process), so
+    /// that later `leave` and `rekey` containers of its members are accepted.
+    pub fn track_meeting(&mut self, keys: &EpochKeys) {
+        self.epochs.record(keys);
+    }
+
+    /// Leaves a meeting: records this device as `left` with the relay (which closes its
+    /// media session and tells the others) and, when the initiator's user is known, sends
+    /// a `leave` container at `epoch` to the initiator's device.
+    pub async fn leave(
+        &self,
+        meeting_id: &str,
+        epoch: u64,
+        initiator: Option<(&str, [u8; 16])>,
+    ) -> SdkResult<Option<Sent>> {
+        MeetingId::from_hex(meeting_id)?;
+        self.client
+            .set_member(meeting_id, &self.device_id, MemberState::Left)
+            .await?;
+        let Some((user_hash, device)) = initiator else {
+            return Ok(None);
+        };
+        if &device == self.identity.device_id() {
+            return Ok(None);
+        }
+        let payload = Payload::Leave {
+            meeting_id: meeting_id.to_string(),
+            epoch,
+        };
+        self.send_to_devices(&payload, &[user_hash.to_string()], &[device])
+            .await
+            .map(Some)
+    }
+
+    /// Removes a device from a meeting this device started: records it as `removed` with
+    /// the relay (which closes its media session and refuses its tickets). The rekey that
+    /// cuts it out cryptographically is the initiator's meeting runner's job.
+    pub async fn remove_member(&self, meeting_id: &str, device_id: &str) -> SdkResult<()> {
+        MeetingId::from_hex(meeting_id)?;
+        self.client
+            .set_member(meeting_id, device_id, MemberState::Removed)
+            .await
     }
 
     // --- Meetings --------------------------------------------------------------------------
@@ -649,6 +735,15 @@ impl Session {
                 }
             }
             PushEvent::MeetingEnded { meeting_id } => SessionEvent::MeetingEnded { meeting_id },
+            PushEvent::Member {
+                meeting_id,
+                device_id,
+                state,
+            } => SessionEvent::Member {
+                meeting_id,
+                device_id,
+                state,
+            },
             PushEvent::Unknown => SessionEvent::Unknown,
         })
     }

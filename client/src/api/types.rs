@@ -258,7 +258,84 @@ pub enum PushEvent {
     PrekeysLow { pool_size: u64 },
     /// A meeting this device is in was ended by its initiator.
     MeetingEnded { meeting_id: String },
+    /// A member of a meeting this device is in (as initiator or joined member) became
+    /// `left`, `removed` or `rejected`.
+    Member {
+        meeting_id: String,
+        device_id: String,
+        state: MemberState,
+    },
     /// A frame type this SDK does not know (sent by a newer relay).
     #[serde(other)]
     Unknown,
+}
+
+impl PushEvent {
+    /// Parses one push frame. Unknown frame types, and `member` events with a state this
+    /// SDK does not know (both from newer relays), are [`PushEvent::Unknown`]; a known
+    /// frame that does not parse is an error.
+    pub fn parse(text: &str) -> SdkResult<Self> {
+        match serde_json::from_str(text) {
+            Ok(event) => Ok(event),
+            Err(e) => {
+                let ty = serde_json::from_str::<serde_json::Value>(text)
+                    .ok()
+                    .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned));
+                match ty.as_deref() {
+                    Some("member") if member_with_unknown_state(text) => Ok(PushEvent::Unknown),
+                    _ => Err(SdkError::BadResponse(format!("push frame: {e}"))),
+                }
+            }
+        }
+    }
+}
+
+/// A `member` event that is well formed except for a state this SDK does not know.
+fn member_with_unknown_state(text: &str) -> bool {
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct AnyMember {
+        meeting_id: String,
+        device_id: String,
+        state: String,
+    }
+    serde_json::from_str::<AnyMember>(text).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_frames_parse_and_unknown_ones_do_not_break() {
+        let m = PushEvent::parse(
+            r#"{"type":"member","meeting_id":"ab","device_id":"cd","state":"left"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            m,
+            PushEvent::Member {
+                meeting_id: "ab".into(),
+                device_id: "cd".into(),
+                state: MemberState::Left
+            }
+        );
+        for s in ["removed", "rejected"] {
+            let t =
+                format!(r#"{{"type":"member","meeting_id":"a","device_id":"b","state":"{s}"}}"#);
+            assert!(matches!(
+                PushEvent::parse(&t).unwrap(),
+                PushEvent::Member { .. }
+            ));
+        }
+        let newer = r#"{"type":"member","meeting_id":"a","device_id":"b","state":"muted","x":1}"#;
+        assert_eq!(PushEvent::parse(newer).unwrap(), PushEvent::Unknown);
+        assert_eq!(
+            PushEvent::parse(r#"{"type":"reaction","emoji":"x"}"#).unwrap(),
+            PushEvent::Unknown
+        );
+        assert!(PushEvent::parse(r#"{"type":"member","meeting_id":"a"}"#).is_err());
+        assert!(PushEvent::parse("not json").is_err());
+        assert!(PushEvent::parse(r#"{"type":"prekeys_low","pool_size":"x"}"#).is_err());
+    }
 }

@@ -88,6 +88,29 @@ impl EpochGuard {
         }
     }
 
+    /// Records a meeting's epoch and members this device knows first hand: the initiator's
+    /// own invite or rekey, or an invite opened by an earlier process. Never lowers the
+    /// epoch already recorded.
+    pub fn record(&mut self, keys: &crate::meeting::EpochKeys) {
+        let id = keys.meeting_id();
+        if self.current(&id).is_some_and(|e| e > keys.epoch()) {
+            return;
+        }
+        let members = keys
+            .roster()
+            .entries()
+            .iter()
+            .map(|e| (e.device_id, e.user_key))
+            .collect();
+        self.meetings.insert(
+            id,
+            MeetingState {
+                epoch: keys.epoch(),
+                members,
+            },
+        );
+    }
+
     /// Checks an opened container against the meetings seen so far and records new epochs.
     pub fn check(&mut self, opened: &OpenedContainer) -> Result<()> {
         let sender = &opened.sender;

@@ -391,6 +391,24 @@ async fn listen(
                 &json!({"event": "meeting_ended", "meeting_id": meeting_id}),
                 &format!("[ended] meeting {}", short(&meeting_id)),
             ),
+            SessionEvent::Member {
+                meeting_id,
+                device_id,
+                state,
+            } => {
+                let state = serde_json::to_value(state)?;
+                let word = state.as_str().unwrap_or("changed").to_string();
+                emit(
+                    json_mode,
+                    &json!({"event": "member", "meeting_id": meeting_id,
+                            "device_id": device_id, "state": state}),
+                    &format!(
+                        "[member] device {} {word} meeting {}",
+                        short(&device_id),
+                        short(&meeting_id)
+                    ),
+                )
+            }
             SessionEvent::Unknown => {}
         }
         std::io::stdout().flush()?;

@@ -1,0 +1,496 @@
+//! [`Membership`]: who is in a meeting and who moves it to which epoch (docs/PROTOCOL.md
+//! §12.3), sans-IO. The initiator keeps the roster: when a participant leaves (a `leave`
+//! container or the relay's member event), rejects, or is removed, it draws the next epoch
+//! (fresh random meeting key, roster without that device) and says to whom the `rekey`
+//! container goes. Every participant accepts a `rekey` only from the initiator's device,
+//! only for a newer epoch, and stops when it is no longer in the roster.
+//!
+//! Inputs are what arrived (an opened container's payload and its sender, a member event)
+//! and the caller's own decisions (remove); outputs are [`Action`]s for the I/O shell.
+//! The same departure reported twice (the `leave` container and the member event) leads
+//! to one rekey: the second finds the device no longer in the roster.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use conclave_crypto::{CryptoProvider, Secret};
+use conclave_wire::container::DEVICE_ID_LEN;
+
+use super::types::MemberState;
+use crate::container::{CallType, MeetingKeysJson, Payload};
+use crate::meeting::{EpochKeys, MeetingId};
+use crate::{ClientError, Result};
+
+/// A device id (16 bytes).
+pub type DeviceId = [u8; DEVICE_ID_LEN];
+
+/// Why a device is no longer in the meeting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Departure {
+    /// It left (a `leave` container, or the relay's member event `left`).
+    Left,
+    /// It declined the invitation.
+    Rejected,
+    /// The initiator removed it.
+    Removed,
+}
+
+impl Departure {
+    /// The departure a member state stands for (`None` for `invited` and `joined`).
+    pub fn from_state(state: MemberState) -> Option<Self> {
+        match state {
+            MemberState::Left => Some(Departure::Left),
+            MemberState::Rejected => Some(Departure::Rejected),
+            MemberState::Removed => Some(Departure::Removed),
+            MemberState::Invited | MemberState::Joined => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Departure::Left => "left",
+            Departure::Rejected => "rejected",
+            Departure::Removed => "removed",
+        }
+    }
+}
+
+/// What the I/O shell must do.
+#[derive(Debug)]
+pub enum Action {
+    /// Install these keys in the media client (receive at once, send after the overlap).
+    Install(EpochKeys),
+    /// Seal this `rekey` payload to exactly these devices and post it (initiator only).
+    SendRekey {
+        payload: Payload,
+        epoch: u64,
+        to: Vec<DeviceId>,
+    },
+    /// A participant is gone (shown to the user; the rekey, if any, is a separate action).
+    Departed { device: DeviceId, why: Departure },
+    /// This device is not in the meeting any more (removed, or left elsewhere): stop.
+    Excluded,
+}
+
+/// The initiator's extra state: the keys it rekeys from.
+struct Keeper {
+    provider: Arc<dyn CryptoProvider>,
+    keys: EpochKeys,
+    call_type: CallType,
+}
+
+/// One device's view of a meeting's membership and epochs.
+pub struct Membership {
+    meeting_id: MeetingId,
+    own_device: DeviceId,
+    initiator: DeviceId,
+    epoch: u64,
+    /// The current epoch's devices.
+    roster: BTreeSet<DeviceId>,
+    /// Devices that departed (so that late reports of them are ignored).
+    departed: BTreeSet<DeviceId>,
+    keeper: Option<Keeper>,
+}
+
+impl std::fmt::Debug for Membership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Membership")
+            .field("meeting_id", &self.meeting_id)
+            .field("epoch", &self.epoch)
+            .field("roster", &self.roster.len())
+            .field("initiator", &self.keeper.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A copy of an epoch's keys (the meeting key is copied into a fresh zeroising buffer).
+pub fn copy_keys(k: &EpochKeys) -> Result<EpochKeys> {
+    EpochKeys::from_parts(
+        k.meeting_id(),
+        k.epoch(),
+        Secret::from_slice(k.meeting_key().expose()),
+        k.roster().clone(),
+    )
+}
+
+fn devices_of(keys: &EpochKeys) -> BTreeSet<DeviceId> {
+    keys.roster()
+        .entries()
+        .iter()
+        .map(|e| e.device_id)
+        .collect()
+}
+
+/// A device id from 32 hex digits.
+pub fn device_from_hex(s: &str) -> Result<DeviceId> {
+    hex::decode(s)
+        .ok()
+        .and_then(|v| DeviceId::try_from(v).ok())
+        .ok_or_else(|| ClientError::BadPayload("device id must be 32 hex digits".into()))
+}
+
+impl Membership {
+    /// The initiator's view: it keeps the roster and rekeys from `keys` (its current epoch).
+    pub fn initiator(
+        provider: Arc<dyn CryptoProvider>,
+        own_device: DeviceId,
+        keys: &EpochKeys,
+        call_type: CallType,
+    ) -> Result<Self> {
+        keys.index_of(&own_device)?;
+        Ok(Membership {
+            meeting_id: keys.meeting_id(),
+            own_device,
+            initiator: own_device,
+            epoch: keys.epoch(),
+            roster: devices_of(keys),
+            departed: BTreeSet::new(),
+            keeper: Some(Keeper {
+                provider,
+                keys: copy_keys(keys)?,
+                call_type,
+            }),
+        })
+    }
+
+    /// A member's view: keys received from `initiator` (an invite or a rekey).
+    pub fn member(own_device: DeviceId, initiator: DeviceId, keys: &EpochKeys) -> Result<Self> {
+        keys.index_of(&own_device)?;
+        if own_device == initiator {
+            return Err(ClientError::BadPayload(
+                "a member's initiator is another device".into(),
+            ));
+        }
+        Ok(Membership {
+            meeting_id: keys.meeting_id(),
+            own_device,
+            initiator,
+            epoch: keys.epoch(),
+            roster: devices_of(keys),
+            departed: BTreeSet::new(),
+            keeper: None,
+        })
+    }
+
+    pub fn meeting_id(&self) -> MeetingId {
+        self.meeting_id
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    pub fn is_initiator(&self) -> bool {
+        self.keeper.is_some()
+    }
+
+    pub fn initiator_device(&self) -> DeviceId {
+        self.initiator
+    }
+
+    /// The devices of the current epoch.
+    pub fn roster(&self) -> impl Iterator<Item = &DeviceId> {
+        self.roster.iter()
+    }
+
+    pub fn is_member(&self, device: &DeviceId) -> bool {
+        self.roster.contains(device)
+    }
+
+    /// An opened container from `sender` (already through the SDK's replay and epoch
+    /// guards). Containers of other meetings and other types give no action.
+    pub fn on_container(&mut self, sender: &DeviceId, payload: &Payload) -> Result<Vec<Action>> {
+        match payload {
+            Payload::Rekey(k) if k.meeting_id == self.meeting_id.to_hex() => {
+                self.on_rekey(sender, k)
+            }
+            Payload::Leave { meeting_id, .. } if *meeting_id == self.meeting_id.to_hex() => {
+                self.on_departure(sender, Departure::Left)
+            }
+            Payload::Reject { meeting_id } if *meeting_id == self.meeting_id.to_hex() => {
+                self.on_departure(sender, Departure::Rejected)
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// The relay's member event for this meeting.
+    pub fn on_member_event(
+        &mut self,
+        device: &DeviceId,
+        state: MemberState,
+    ) -> Result<Vec<Action>> {
+        match Departure::from_state(state) {
+            Some(why) => self.on_departure(device, why),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The initiator removes `device` (after recording `removed` with the relay).
+    pub fn remove(&mut self, device: &DeviceId) -> Result<Vec<Action>> {
+        if self.keeper.is_none() {
+            return Err(ClientError::BadPayload(
+                "only the initiator removes participants".into(),
+            ));
+        }
+        if *device == self.own_device {
+            return Err(ClientError::BadPayload(
+                "the initiator cannot remove itself; leave or end the meeting".into(),
+            ));
+        }
+        if !self.roster.contains(device) {
+            return Err(ClientError::NotAMember);
+        }
+        self.on_departure(device, Departure::Removed)
+    }
+
+    fn on_rekey(&mut self, sender: &DeviceId, k: &MeetingKeysJson) -> Result<Vec<Action>> {
+        if *sender != self.initiator || self.keeper.is_some() {
+            // Only the initiator rekeys (and it never receives its own rekeys).
+            return Err(ClientError::NotAMember);
+        }
+        if k.epoch <= self.epoch {
+            return Err(ClientError::StaleEpoch {
+                got: k.epoch,
+                current: self.epoch,
+            });
+        }
+        let keys = k.to_keys()?;
+        self.epoch = keys.epoch();
+        let new_roster = devices_of(&keys);
+        let mut out: Vec<Action> = self
+            .roster
+            .difference(&new_roster)
+            .filter(|d| !self.departed.contains(*d))
+            .map(|d| Action::Departed {
+                device: *d,
+                why: Departure::Left,
+            })
+            .collect();
+        for a in &out {
+            if let Action::Departed { device, .. } = a {
+                self.departed.insert(*device);
+            }
+        }
+        self.roster = new_roster;
+        if !self.roster.contains(&self.own_device) {
+            out.push(Action::Excluded);
+        } else {
+            out.push(Action::Install(keys));
+        }
+        Ok(out)
+    }
+
+    fn on_departure(&mut self, device: &DeviceId, why: Departure) -> Result<Vec<Action>> {
+        if *device == self.own_device {
+            // This device left or was removed (e.g. from another process).
+            return Ok(if matches!(why, Departure::Removed | Departure::Left) {
+                vec![Action::Excluded]
+            } else {
+                Vec::new()
+            });
+        }
+        if !self.roster.contains(device) || self.departed.contains(device) {
+            return Ok(Vec::new()); // reported twice, or never a member: nothing to do
+        }
+        self.departed.insert(*device);
+        let mut out = vec![Action::Departed {
+            device: *device,
+            why,
+        }];
+        let Some(keeper) = self.keeper.as_mut() else {
+            // A member learns of departures; the initiator's rekey changes the roster.
+            return Ok(out);
+        };
+        let remaining = keeper.keys.roster().without(&[*device])?;
+        let next = keeper.keys.rekey(keeper.provider.as_ref(), remaining)?;
+        let payload = Payload::Rekey(MeetingKeysJson::from_keys(&next, keeper.call_type));
+        payload.validate()?;
+        let to: Vec<DeviceId> = next
+            .roster()
+            .entries()
+            .iter()
+            .map(|e| e.device_id)
+            .filter(|d| *d != self.own_device)
+            .collect();
+        self.epoch = next.epoch();
+        self.roster = devices_of(&next);
+        let install = copy_keys(&next)?;
+        keeper.keys = next;
+        out.push(Action::SendRekey {
+            payload,
+            epoch: self.epoch,
+            to,
+        });
+        out.push(Action::Install(install));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meeting::{Roster, RosterEntry};
+    use conclave_crypto_software::SoftwareProvider;
+
+    fn provider() -> Arc<dyn CryptoProvider> {
+        Arc::new(SoftwareProvider::new())
+    }
+
+    fn dev(n: u8) -> DeviceId {
+        [n; 16]
+    }
+
+    fn keys(p: &dyn CryptoProvider, n: u8) -> EpochKeys {
+        let user = p
+            .generate_p256(conclave_crypto::KeyUsage::Signing)
+            .expect("key")
+            .public_key();
+        let entries = (0..n)
+            .map(|i| RosterEntry {
+                index: u16::from(i),
+                device_id: dev(i + 1),
+                user_key: user,
+            })
+            .collect();
+        let id = MeetingId::generate(p, b"test").expect("id");
+        EpochKeys::start(p, id, Roster::new(entries).expect("roster")).expect("keys")
+    }
+
+    fn rekey_of(actions: &[Action]) -> (&Payload, u64, &[DeviceId]) {
+        actions
+            .iter()
+            .find_map(|a| match a {
+                Action::SendRekey { payload, epoch, to } => Some((payload, *epoch, to.as_slice())),
+                _ => None,
+            })
+            .expect("a rekey")
+    }
+
+    fn installed(actions: &[Action]) -> Option<&EpochKeys> {
+        actions.iter().find_map(|a| match a {
+            Action::Install(k) => Some(k),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_leave_makes_the_initiator_rekey_once_without_the_leaver() {
+        let p = provider();
+        let k0 = keys(p.as_ref(), 3);
+        let mut m = Membership::initiator(p.clone(), dev(1), &k0, CallType::Video).unwrap();
+        let leave = Payload::Leave {
+            meeting_id: k0.meeting_id().to_hex(),
+            epoch: 0,
+        };
+        let out = m.on_container(&dev(3), &leave).unwrap();
+        let (payload, epoch, to) = rekey_of(&out);
+        assert_eq!(epoch, 1);
+        assert_eq!(to, &[dev(2)]);
+        let Payload::Rekey(k) = payload else {
+            panic!("not a rekey")
+        };
+        let k1 = k.to_keys().unwrap();
+        assert_eq!(k1.epoch(), 1);
+        assert_ne!(k1.meeting_key().expose(), k0.meeting_key().expose());
+        assert!(k1.roster().by_device(&dev(3)).is_none());
+        assert_eq!(k1.roster().entries().len(), 2);
+        let inst = installed(&out).unwrap();
+        assert_eq!(inst.meeting_key(), k1.meeting_key());
+        assert_eq!(m.epoch(), 1);
+        // The relay's member event for the same departure: nothing more.
+        assert!(
+            m.on_member_event(&dev(3), MemberState::Left)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(m.on_container(&dev(3), &leave).unwrap().is_empty());
+    }
+
+    #[test]
+    fn member_event_reject_and_remove_each_rekey() {
+        let p = provider();
+        let k0 = keys(p.as_ref(), 4);
+        let mut m = Membership::initiator(p.clone(), dev(1), &k0, CallType::Audio).unwrap();
+        let out = m.on_member_event(&dev(4), MemberState::Rejected).unwrap();
+        assert_eq!(rekey_of(&out).1, 1);
+        assert!(
+            m.on_member_event(&dev(2), MemberState::Joined)
+                .unwrap()
+                .is_empty()
+        );
+        let out = m.remove(&dev(2)).unwrap();
+        let (_, epoch, to) = rekey_of(&out);
+        assert_eq!((epoch, to), (2, &[dev(3)][..]));
+        assert!(m.remove(&dev(2)).is_err(), "not a member any more");
+        assert!(m.remove(&dev(1)).is_err(), "not itself");
+        assert!(m.is_member(&dev(3)) && !m.is_member(&dev(2)) && !m.is_member(&dev(4)));
+    }
+
+    #[test]
+    fn everyone_gone_leaves_the_initiator_alone_in_a_new_epoch() {
+        let p = provider();
+        let k0 = keys(p.as_ref(), 2);
+        let mut m = Membership::initiator(p.clone(), dev(1), &k0, CallType::Audio).unwrap();
+        let out = m.on_member_event(&dev(2), MemberState::Left).unwrap();
+        let (_, epoch, to) = rekey_of(&out);
+        assert_eq!(epoch, 1);
+        assert!(to.is_empty());
+        assert_eq!(installed(&out).unwrap().roster().entries().len(), 1);
+    }
+
+    #[test]
+    fn members_take_rekeys_only_from_the_initiator_and_only_newer() {
+        let p = provider();
+        let k0 = keys(p.as_ref(), 3);
+        let mut init = Membership::initiator(p.clone(), dev(1), &k0, CallType::Video).unwrap();
+        let mut b = Membership::member(dev(2), dev(1), &k0).unwrap();
+        let mut c = Membership::member(dev(3), dev(1), &k0).unwrap();
+        let out = init.on_member_event(&dev(3), MemberState::Left).unwrap();
+        let (payload, _, _) = rekey_of(&out);
+        // From someone else: refused.
+        assert!(b.on_container(&dev(3), payload).is_err());
+        let got = b.on_container(&dev(1), payload).unwrap();
+        assert_eq!(installed(&got).unwrap().epoch(), 1);
+        assert!(got.iter().any(|a| matches!(
+            a,
+            Action::Departed { device, .. } if *device == dev(3)
+        )));
+        // Again: stale.
+        assert!(matches!(
+            b.on_container(&dev(1), payload),
+            Err(ClientError::StaleEpoch { .. })
+        ));
+        // The leaver (had it received it) is excluded, never installs.
+        let got = c.on_container(&dev(1), payload).unwrap();
+        assert!(got.iter().any(|a| matches!(a, Action::Excluded)));
+        assert!(installed(&got).is_none());
+    }
+
+    #[test]
+    fn a_member_told_it_was_removed_stops_and_others_are_only_noted() {
+        let p = provider();
+        let k0 = keys(p.as_ref(), 3);
+        let mut b = Membership::member(dev(2), dev(1), &k0).unwrap();
+        let out = b.on_member_event(&dev(3), MemberState::Left).unwrap();
+        assert!(matches!(out.as_slice(), [Action::Departed { .. }]));
+        let out = b.on_member_event(&dev(2), MemberState::Removed).unwrap();
+        assert!(matches!(out.as_slice(), [Action::Excluded]));
+        assert!(b.remove(&dev(3)).is_err());
+    }
+
+    #[test]
+    fn other_meetings_and_texts_are_ignored() {
+        let p = provider();
+        let k0 = keys(p.as_ref(), 3);
+        let mut m = Membership::initiator(p.clone(), dev(1), &k0, CallType::Video).unwrap();
+        let other = Payload::Leave {
+            meeting_id: "00".repeat(32),
+            epoch: 0,
+        };
+        assert!(m.on_container(&dev(2), &other).unwrap().is_empty());
+        let text = Payload::Text { text: "hi".into() };
+        assert!(m.on_container(&dev(2), &text).unwrap().is_empty());
+        assert_eq!(m.epoch(), 0);
+    }
+}
