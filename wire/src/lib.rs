@@ -5,6 +5,7 @@
 //! - [`sframe`]: the SFrame (RFC 9605) header and Conclave's KID layout (epoch, sender index).
 //! - [`container`]: the secure communication container and the device certificate, as bytes.
 //! - [`bundle`]: the public bundle JSON (certified device keys plus signed one-time prekeys).
+//! - [`media`]: the native media datagrams (join, media fragments, feedback, control).
 //!
 //! The normative description of every byte is `docs/PROTOCOL.md`.
 
@@ -13,6 +14,7 @@ pub mod bundle;
 mod codec;
 pub mod container;
 mod error;
+pub mod media;
 pub mod sframe;
 
 pub use codec::{Reader, Writer};
