@@ -7,6 +7,8 @@
 //! - [`container`]: sealing and opening secure communication containers.
 //! - [`meeting`]: meeting ids, meeting keys, epochs, rosters, per-sender media keys, rekey.
 //! - [`sframe`]: RFC 9605 frame encryption with per-KID replay windows.
+//! - [`media`]: the media plane: sources, the datagram transport, the send and receive
+//!   pipelines around [`meeting::MeetingCrypto`], and a tokio client.
 //! - [`api`]: the relay's control API (async, tokio): typed client, push channel, and
 //!   [`api::Session`], an identity tied to a relay account.
 //!
@@ -17,6 +19,7 @@ pub mod container;
 mod error;
 pub mod hpke;
 pub mod identity;
+pub mod media;
 pub mod meeting;
 pub mod sframe;
 

@@ -1,0 +1,3 @@
+//! Media pipeline benchmarks (sender + receiver per frame).
+
+fn main() {}

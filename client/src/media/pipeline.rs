@@ -1,0 +1,549 @@
+//! [`MediaPipeline`]: a [`MediaSession`] with the media around it, still sans IO.
+//!
+//! - **Send**: the sources' due frames get the §12.1 plaintext header (stream, flags,
+//!   sequence, send time), are sealed with our current-epoch SFrame key through the crypto
+//!   provider ([`MeetingCrypto::seal_batch`], one provider call when several frames are due),
+//!   and are fragmented into MEDIA datagrams.
+//! - **Receive**: reassembled frames are opened in place ([`MeetingCrypto::open_in_place`]);
+//!   a frame that fails (unknown KID, replay, authentication, a malformed plaintext, clear
+//!   and encrypted headers that differ) is dropped and counted by reason, never delivered.
+//!   Data frames go to a [`FileAssembler`] per sender.
+//! - **Epochs**: [`MediaPipeline::install_epoch`] stages a new epoch (receive at once, send
+//!   after the overlap, PROTOCOL §12.3); when sending switches, every video source starts
+//!   with a keyframe.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use conclave_wire::media::{Layer, Stream};
+use conclave_wire::sframe::{MediaKid, SframeHeader};
+
+use crate::ClientError;
+use crate::media::file::{FileAssembler, ReceivedFile};
+use crate::media::frame::{FRAME_HEADER_LEN, FrameHeader};
+use crate::media::reassembly::CompleteFrame;
+use crate::media::session::{
+    MediaSession, MediaTicket, SessionConfig, SessionEnd, SessionEvent, Transmit,
+};
+use crate::media::source::{Source, SourceFrame};
+use crate::media::stats::{LatencyWindow, MediaStats, ParticipantStats};
+use crate::meeting::{EpochKeys, MeetingCrypto};
+use crate::sframe::{FrameRef, SealedFrames};
+
+/// Settings of a [`MediaPipeline`].
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub session: SessionConfig,
+    /// The wall clock (µs since the Unix epoch) at the pipeline's creation; `None`: read
+    /// the system clock. Send timestamps and latencies use it.
+    pub wall_clock_us: Option<u64>,
+    /// Largest file accepted from the data stream.
+    pub max_file_size: u64,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            session: SessionConfig::default(),
+            wall_clock_us: None,
+            max_file_size: 64 << 20,
+        }
+    }
+}
+
+/// A frame delivered to the application: decrypted, authenticated, parsed.
+pub struct DeliveredFrame {
+    pub source_id: u32,
+    pub sender_index: u16,
+    pub epoch: u64,
+    pub stream: Stream,
+    pub keyframe: bool,
+    /// The sender's frame count on this stream.
+    pub sequence: u64,
+    pub send_time_us: u64,
+    /// `now − send_time_us` (0 when the clocks disagree that way).
+    pub latency_us: u64,
+    /// The plaintext; [`Self::data`] is the media after the 20-byte header.
+    plaintext: Vec<u8>,
+}
+
+impl fmt::Debug for DeliveredFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeliveredFrame")
+            .field("source_id", &self.source_id)
+            .field("sender_index", &self.sender_index)
+            .field("epoch", &self.epoch)
+            .field("stream", &self.stream)
+            .field("keyframe", &self.keyframe)
+            .field("sequence", &self.sequence)
+            .field("len", &self.data().len())
+            .finish()
+    }
+}
+
+impl DeliveredFrame {
+    /// The media bytes.
+    pub fn data(&self) -> &[u8] {
+        self.plaintext.get(FRAME_HEADER_LEN..).unwrap_or_default()
+    }
+
+    /// The buffer, to hand back with [`MediaPipeline::recycle`].
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.plaintext
+    }
+}
+
+/// What the application sees.
+#[derive(Debug)]
+pub enum MediaEvent {
+    Joined {
+        source_id: u32,
+    },
+    Frame(DeliveredFrame),
+    /// A file from the data stream, complete and matching its SHA-256.
+    FileReceived {
+        sender_index: u16,
+        source_id: u32,
+        file: ReceivedFile,
+    },
+    ActiveSpeaker {
+        source_id: u32,
+        sender_index: Option<u16>,
+    },
+    SourceGone {
+        source_id: u32,
+        sender_index: Option<u16>,
+    },
+    /// Sending switched to a new epoch.
+    EpochSwitched {
+        epoch: u64,
+    },
+    /// The relay says we send in an old epoch.
+    EpochBehind {
+        meeting_epoch: u64,
+    },
+    Rtt(Duration),
+    Ended(SessionEnd),
+}
+
+/// Why a received frame was dropped: the label it is counted under.
+fn failure_reason(e: &ClientError) -> &'static str {
+    match e {
+        ClientError::UnknownKid(_) => "unknown_kid",
+        ClientError::FrameReplay { .. } => "replay",
+        ClientError::FrameAuthFailed => "auth_failed",
+        ClientError::Wire(_) => "bad_sframe_header",
+        _ => "other",
+    }
+}
+
+/// See the module documentation.
+pub struct MediaPipeline {
+    session: MediaSession,
+    crypto: MeetingCrypto,
+    sources: Vec<Source>,
+    base: Instant,
+    wall_base_us: u64,
+    sequences: [u64; Stream::COUNT],
+    files: HashMap<u16, FileAssembler>,
+    max_file_size: u64,
+    participants: BTreeMap<u16, ParticipantStats>,
+    latency: HashMap<u16, LatencyWindow>,
+    source_index: HashMap<u32, u16>,
+    dropped: BTreeMap<&'static str, u64>,
+    not_sent: BTreeMap<&'static str, u64>,
+    events: VecDeque<MediaEvent>,
+    // Scratch buffers, reused.
+    due: Vec<SourceFrame>,
+    plaintexts: Vec<Vec<u8>>,
+    sealed: SealedFrames,
+}
+
+impl fmt::Debug for MediaPipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MediaPipeline")
+            .field("session", &self.session)
+            .field("epoch", &self.crypto.epoch())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MediaPipeline {
+    /// Starts joining at `now` with `crypto`'s keys and the given sources.
+    pub fn new(
+        now: Instant,
+        ticket: MediaTicket,
+        crypto: MeetingCrypto,
+        sources: Vec<Source>,
+        config: PipelineConfig,
+    ) -> Self {
+        let wall_base_us = config.wall_clock_us.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        });
+        let own_index = crypto.own_index();
+        let mut participants = BTreeMap::new();
+        participants.insert(own_index, ParticipantStats::default());
+        let mut p = MediaPipeline {
+            session: MediaSession::new(now, ticket, config.session),
+            crypto,
+            sources,
+            base: now,
+            wall_base_us,
+            sequences: [0; Stream::COUNT],
+            files: HashMap::new(),
+            max_file_size: config.max_file_size,
+            participants,
+            latency: HashMap::new(),
+            source_index: HashMap::new(),
+            dropped: BTreeMap::new(),
+            not_sent: BTreeMap::new(),
+            events: VecDeque::new(),
+            due: Vec::new(),
+            plaintexts: Vec::new(),
+            sealed: SealedFrames::new(),
+        };
+        p.drain_session(now);
+        p
+    }
+
+    fn now_ms(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.base).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The wall clock at `now`, µs since the Unix epoch.
+    pub fn wall_us(&self, now: Instant) -> u64 {
+        let d =
+            u64::try_from(now.saturating_duration_since(self.base).as_micros()).unwrap_or(u64::MAX);
+        self.wall_base_us.saturating_add(d)
+    }
+
+    pub fn session(&self) -> &MediaSession {
+        &self.session
+    }
+
+    pub fn session_mut(&mut self) -> &mut MediaSession {
+        &mut self.session
+    }
+
+    pub fn crypto(&self) -> &MeetingCrypto {
+        &self.crypto
+    }
+
+    pub fn add_source(&mut self, source: Source) {
+        self.sources.push(source);
+    }
+
+    /// Stops every file carousel.
+    pub fn stop_files(&mut self) {
+        for s in &mut self.sources {
+            if let Source::File(f) = s {
+                f.stop();
+            }
+        }
+    }
+
+    /// Installs a new epoch: its receive keys now, sending after `overlap` (0: at once).
+    pub fn install_epoch(
+        &mut self,
+        now: Instant,
+        keys: EpochKeys,
+        overlap: Duration,
+    ) -> crate::Result<()> {
+        let now_ms = self.now_ms(now);
+        let overlap_ms = u64::try_from(overlap.as_millis()).unwrap_or(u64::MAX);
+        self.crypto.install_staged(keys, now_ms, overlap_ms)?;
+        self.handle_timeout(now);
+        Ok(())
+    }
+
+    /// Leaves the meeting (LEAVE until the relay's CLOSED).
+    pub fn leave(&mut self, now: Instant) {
+        self.session.leave(now);
+    }
+
+    pub fn set_layer_preference(&mut self, max_layer: Option<Layer>) {
+        self.session.set_layer_preference(max_layer);
+    }
+
+    /// Gives a delivered frame's buffer back.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        self.session.recycle(buf);
+    }
+
+    /// A datagram from the network.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.session.handle_datagram(now, from, datagram);
+        self.drain_session(now);
+    }
+
+    /// Timers: the epoch switch and grace periods, the sources, the session's timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(epoch) = self.crypto.poll(self.now_ms(now)) {
+            for s in &mut self.sources {
+                s.request_keyframe(Stream::Data);
+            }
+            self.events.push_back(MediaEvent::EpochSwitched { epoch });
+        }
+        self.run_sources(now);
+        self.session.handle_timeout(now);
+        self.drain_session(now);
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.session.poll_transmit()
+    }
+
+    pub fn poll_event(&mut self) -> Option<MediaEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let crypto = self
+            .crypto
+            .poll_timeout()
+            .map(|ms| self.base + Duration::from_millis(ms));
+        let sources = if self.session.is_ended() {
+            None
+        } else {
+            self.sources.iter().filter_map(Source::next_due).min()
+        };
+        [self.session.poll_timeout(), crypto, sources]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn not_sent(&mut self, reason: &'static str, n: usize) {
+        *self.not_sent.entry(reason).or_default() += n as u64;
+    }
+
+    /// Seals and sends a batch of frames (the sources' due frames, or the application's).
+    pub fn send_frames(&mut self, now: Instant, frames: &[SourceFrame]) {
+        if frames.is_empty() {
+            return;
+        }
+        if !self.session.is_joined() {
+            return self.not_sent("not_joined", frames.len());
+        }
+        let wall = self.wall_us(now);
+        while self.plaintexts.len() < frames.len() {
+            self.plaintexts.push(Vec::new());
+        }
+        for (f, pt) in frames.iter().zip(self.plaintexts.iter_mut()) {
+            let slot = f.stream.index();
+            let sequence = self.sequences.get(slot).copied().unwrap_or(0);
+            if let Some(s) = self.sequences.get_mut(slot) {
+                *s += 1;
+            }
+            FrameHeader {
+                stream: f.stream,
+                keyframe: f.keyframe && f.stream.is_video(),
+                sequence,
+                send_time_us: wall,
+            }
+            .write_plaintext(&f.data, pt);
+        }
+        let refs: Vec<FrameRef<'_>> = self
+            .plaintexts
+            .iter()
+            .take(frames.len())
+            .map(|pt| (&b""[..], pt.as_slice()))
+            .collect();
+        self.sealed.clear();
+        if self.crypto.seal_batch(&refs, &mut self.sealed).is_err() {
+            return self.not_sent("seal_failed", frames.len());
+        }
+        let epoch = self.crypto.epoch();
+        let mut sent = 0u64;
+        let mut failed = 0;
+        for (f, sealed) in frames.iter().zip(self.sealed.iter()) {
+            match self
+                .session
+                .send_frame(f.stream, f.keyframe, f.audio_level, sealed)
+            {
+                Ok(_) => sent += 1,
+                Err(_) => failed += 1,
+            }
+        }
+        if failed > 0 {
+            self.not_sent("send_failed", failed);
+        }
+        let own = self
+            .participants
+            .entry(self.crypto.own_index())
+            .or_default();
+        own.frames_sent += sent;
+        own.last_epoch = Some(epoch);
+        own.source_id = self.session.source_id();
+    }
+
+    fn run_sources(&mut self, now: Instant) {
+        if self.session.is_ended() {
+            return;
+        }
+        let mut due = std::mem::take(&mut self.due);
+        due.clear();
+        for s in &mut self.sources {
+            if s.next_due().is_some_and(|t| t <= now) {
+                s.poll(now, &mut due);
+            }
+        }
+        self.send_frames(now, &due);
+        self.due = due;
+    }
+
+    fn drain_session(&mut self, now: Instant) {
+        while let Some(ev) = self.session.poll_event() {
+            match ev {
+                SessionEvent::Joined { source_id, .. } => {
+                    self.events.push_back(MediaEvent::Joined { source_id });
+                    // Frames that were due while joining are not sent; start video afresh.
+                    for s in &mut self.sources {
+                        s.request_keyframe(Stream::Data);
+                    }
+                }
+                SessionEvent::Frame(frame) => self.on_frame(now, frame),
+                SessionEvent::KeyframeRequested(stream) => {
+                    for s in &mut self.sources {
+                        s.request_keyframe(stream);
+                    }
+                }
+                SessionEvent::ActiveSpeaker(source_id) => {
+                    self.events.push_back(MediaEvent::ActiveSpeaker {
+                        source_id,
+                        sender_index: self.source_index.get(&source_id).copied(),
+                    });
+                }
+                SessionEvent::SourceGone(source_id) => {
+                    let sender_index = self.source_index.remove(&source_id);
+                    self.events.push_back(MediaEvent::SourceGone {
+                        source_id,
+                        sender_index,
+                    });
+                }
+                SessionEvent::EpochBehind(meeting_epoch) => {
+                    self.events
+                        .push_back(MediaEvent::EpochBehind { meeting_epoch });
+                }
+                SessionEvent::Rtt(rtt) => self.events.push_back(MediaEvent::Rtt(rtt)),
+                SessionEvent::Ended(end) => self.events.push_back(MediaEvent::Ended(end)),
+            }
+        }
+    }
+
+    fn fail(&mut self, claimed: Option<u16>, reason: &'static str) {
+        *self.dropped.entry(reason).or_default() += 1;
+        if let Some(p) = claimed.and_then(|i| self.participants.get_mut(&i)) {
+            p.failures += 1;
+            *p.failures_by_reason.entry(reason).or_default() += 1;
+        }
+    }
+
+    fn on_frame(&mut self, now: Instant, frame: CompleteFrame) {
+        let CompleteFrame {
+            source_id,
+            header,
+            mut data,
+            ..
+        } = frame;
+        // The clear KID names the claimed sender (counted as received; not yet trusted).
+        let claimed = SframeHeader::parse(&data)
+            .ok()
+            .map(|(h, _)| MediaKid::from_kid(h.kid).sender_index);
+        if let Some(i) = claimed
+            && (self.participants.contains_key(&i) || self.crypto.roster().get(i).is_some())
+        {
+            self.participants.entry(i).or_default().frames_received += 1;
+        }
+        let info = match self.crypto.open_in_place(b"", &mut data) {
+            Ok(info) => info,
+            Err(e) => {
+                self.fail(claimed, failure_reason(&e));
+                return self.session.recycle(data);
+            }
+        };
+        let (fh, media_len) = match FrameHeader::parse(&data) {
+            Ok((fh, media)) => (fh, media.len()),
+            Err(_) => {
+                self.fail(Some(info.sender_index), "bad_plaintext");
+                return self.session.recycle(data);
+            }
+        };
+        if fh.stream != header.stream || fh.keyframe != header.keyframe {
+            self.fail(Some(info.sender_index), "header_mismatch");
+            return self.session.recycle(data);
+        }
+        let wall = self.wall_us(now);
+        let latency_us = wall.saturating_sub(fh.send_time_us);
+        self.session
+            .record_timing(now, source_id, fh.stream, fh.send_time_us, wall);
+        self.source_index.insert(source_id, info.sender_index);
+        self.latency
+            .entry(info.sender_index)
+            .or_default()
+            .record(latency_us);
+        let p = self.participants.entry(info.sender_index).or_default();
+        p.source_id = Some(source_id);
+        p.frames_decrypted += 1;
+        p.bytes_delivered += media_len as u64;
+        p.last_epoch = Some(info.epoch);
+
+        if fh.stream == Stream::Data {
+            let max = self.max_file_size;
+            let assembler = self
+                .files
+                .entry(info.sender_index)
+                .or_insert_with(|| FileAssembler::new(max, 4));
+            match assembler.push(data.get(FRAME_HEADER_LEN..).unwrap_or_default()) {
+                Ok(Some(file)) => {
+                    p.files_received += 1;
+                    self.events.push_back(MediaEvent::FileReceived {
+                        sender_index: info.sender_index,
+                        source_id,
+                        file,
+                    });
+                }
+                Ok(None) => {}
+                Err(_) => {
+                    *self.dropped.entry("bad_file_chunk").or_default() += 1;
+                }
+            }
+        }
+        self.events.push_back(MediaEvent::Frame(DeliveredFrame {
+            source_id,
+            sender_index: info.sender_index,
+            epoch: info.epoch,
+            stream: fh.stream,
+            keyframe: fh.keyframe,
+            sequence: fh.sequence,
+            send_time_us: fh.send_time_us,
+            latency_us,
+            plaintext: data,
+        }));
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> MediaStats {
+        let mut participants = self.participants.clone();
+        for (i, p) in participants.iter_mut() {
+            if let Some(w) = self.latency.get(i) {
+                p.latency_p50_us = w.quantile(0.5);
+                p.latency_p99_us = w.quantile(0.99);
+            }
+        }
+        MediaStats {
+            own_index: self.crypto.own_index(),
+            source_id: self.session.source_id(),
+            sending_epoch: self.crypto.epoch(),
+            pending_epoch: self.crypto.pending_epoch(),
+            participants,
+            frames_dropped: self.dropped.clone(),
+            frames_not_sent: self.not_sent.clone(),
+            session: self.session.stats(),
+        }
+    }
+}
