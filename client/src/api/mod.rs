@@ -8,6 +8,9 @@
 //!   automatic prekey refill, verified bundles, sealing and posting, and receiving with
 //!   `container::open`, the replay guard and the epoch guard, persisting prekey consumption
 //!   before acknowledging.
+//! - [`MeetingRunner`]: one device in one meeting — the media plane joined with the join
+//!   ticket, rekeys installed, and (initiator) the roster kept and rekeyed on departures,
+//!   decided by the sans-IO [`membership::Membership`].
 //! - [`Account`]: the `account.json` file the `conclave` CLI keeps beside an identity.
 //! - [`user_hash`]: the salted username hash clients send instead of names.
 
@@ -16,6 +19,7 @@ mod client;
 mod credentials;
 mod device;
 mod error;
+pub mod meeting_runner;
 pub mod membership;
 mod push;
 mod session;
@@ -27,6 +31,7 @@ pub use client::{ClientOptions, DEFAULT_TIMEOUT, RelayClient};
 pub use credentials::Credentials;
 pub use device::new_device_of;
 pub use error::{ApiError, SdkError, SdkResult};
+pub use meeting_runner::{MeetingEvent, MeetingOptions, MeetingRunner, Role};
 pub use push::{PushStream, push_url};
 pub use session::{
     Delivered, Invitation, Received, Refused, Registration, Sent, Session, SessionEvent,

@@ -1,0 +1,523 @@
+//! [`MeetingRunner`]: one device in one meeting, online — the media plane joined with the
+//! control plane's ticket ([`crate::media::MediaClient`]), and the push channel listened
+//! to for what changes the meeting (docs/PROTOCOL.md §12.3): `rekey` containers from the
+//! initiator are installed (staged switch), and the initiator, which keeps the roster,
+//! rekeys when a participant leaves, rejects or is removed. The decisions are
+//! [`Membership`]'s; this is the I/O around it. Used by the `conclave` CLI and the load
+//! tester.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::membership::{Action, Departure, DeviceId, Membership, copy_keys, device_from_hex};
+use super::push::PushStream;
+use super::session::{Received, Session, SessionEvent};
+use super::types::JoinTicket;
+use super::{SdkError, SdkResult};
+use crate::container::{CallType, Payload};
+use crate::media::{
+    MediaClient, MediaClientConfig, MediaEvent, MediaStats, MediaTicket, PipelineConfig, Source,
+};
+use crate::meeting::{EpochKeys, MeetingCrypto};
+use crate::sframe::CipherSuite;
+
+/// The overlap between installing a new epoch and sending in it (PROTOCOL §12.3).
+pub const DEFAULT_OVERLAP: Duration = Duration::from_millis(250);
+
+/// How a [`MeetingRunner`] runs.
+#[derive(Debug)]
+pub struct MeetingOptions {
+    /// Send media here instead of the ticket's address (e.g. a capturing proxy in tests).
+    pub media_address: Option<SocketAddr>,
+    /// What this device sends.
+    pub sources: Vec<Source>,
+    pub pipeline: PipelineConfig,
+    /// Whether decrypted frames are delivered as [`MeetingEvent::Media`] events.
+    pub deliver_frames: bool,
+    pub suite: CipherSuite,
+    /// Staged switch: keep sending in the old epoch this long after installing a new one.
+    pub overlap: Duration,
+    /// How long old-epoch receive keys stay usable after the switch (`None`: the default).
+    pub grace_ms: Option<u64>,
+}
+
+impl Default for MeetingOptions {
+    fn default() -> Self {
+        MeetingOptions {
+            media_address: None,
+            sources: Vec::new(),
+            pipeline: PipelineConfig::default(),
+            deliver_frames: false,
+            suite: CipherSuite::DEFAULT,
+            overlap: DEFAULT_OVERLAP,
+            grace_ms: None,
+        }
+    }
+}
+
+/// This device's part in the meeting.
+#[derive(Debug, Clone)]
+pub enum Role {
+    /// It started the meeting: it keeps the roster and rekeys. `members` names the user
+    /// hash of every invited device (32 hex digits → user hash), to send rekeys to.
+    Initiator {
+        members: BTreeMap<String, String>,
+        call_type: CallType,
+    },
+    /// It was invited by `initiator_device`; `initiator_user` (the inviter's user hash),
+    /// when known, lets `leave` tell the initiator in a `leave` container (else the relay's
+    /// member event does).
+    Member {
+        initiator_device: String,
+        initiator_user: Option<String>,
+    },
+}
+
+/// What happened in the meeting.
+#[derive(Debug)]
+pub enum MeetingEvent {
+    /// From the media plane: joined, frames, files, speakers, epoch switches, the end.
+    Media(MediaEvent),
+    /// A newer epoch was installed (sending follows after the overlap); `sent_to` is the
+    /// number of devices this initiator sent it to (0 for members).
+    Rekeyed { epoch: u64, sent_to: usize },
+    /// A participant left, rejected or was removed.
+    Departed { device_id: String, why: Departure },
+    /// This device is out of the meeting (removed, or left elsewhere): media stops.
+    Excluded,
+    /// The initiator ended the meeting: media stops.
+    Ended,
+    /// Another push event (a text, an invitation to another meeting, a prekey refill).
+    Other(SessionEvent),
+    /// Something failed without ending the meeting (a refused container, a rekey that
+    /// could not be posted, the push channel closing).
+    Warning(String),
+}
+
+/// One device in one meeting. Drive it with [`MeetingRunner::next_event`].
+pub struct MeetingRunner {
+    session: Session,
+    push: Option<PushStream>,
+    membership: Membership,
+    media: MediaClient,
+    media_events: mpsc::Receiver<MediaEvent>,
+    media_task: Option<JoinHandle<()>>,
+    media_done: bool,
+    /// The user hash of each device (initiator: every invited device).
+    users: BTreeMap<DeviceId, String>,
+    initiator_user: Option<String>,
+    /// Every sender index seen in a roster, with its device.
+    indexes: BTreeMap<u16, DeviceId>,
+    overlap: Duration,
+    pending: VecDeque<MeetingEvent>,
+}
+
+impl std::fmt::Debug for MeetingRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeetingRunner")
+            .field("membership", &self.membership)
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid(what: &str) -> SdkError {
+    SdkError::BadResponse(format!("join ticket: {what}"))
+}
+
+/// The media-plane ticket of a control-plane join ticket, sent to `address`.
+pub fn media_ticket(
+    ticket: &JoinTicket,
+    device_id: &DeviceId,
+    address: SocketAddr,
+) -> SdkResult<MediaTicket> {
+    let session_id: [u8; 16] = hex::decode(&ticket.session.id)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| invalid("session id must be 32 hex digits"))?;
+    let key = zeroize::Zeroizing::new(
+        conclave_wire::b64::decode(&ticket.session.key)
+            .map_err(|_| invalid("session key is not base64"))?,
+    );
+    let session_key: [u8; 32] = key
+        .as_slice()
+        .try_into()
+        .map_err(|_| invalid("session key must be 32 bytes"))?;
+    let meeting_id: [u8; 32] = hex::decode(&ticket.meeting_id)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| invalid("meeting id must be 64 hex digits"))?;
+    let worker = u8::try_from(ticket.media.worker).map_err(|_| invalid("worker out of range"))?;
+    if ticket.media.transport != "native" {
+        return Err(invalid(&format!(
+            "transport {:?} is not supported (native only)",
+            ticket.media.transport
+        )));
+    }
+    Ok(MediaTicket {
+        address,
+        worker,
+        session_id,
+        session_key,
+        expires_ms: ticket.session.expires_ms,
+        meeting_id,
+        device_id: *device_id,
+    })
+}
+
+/// Resolves the ticket's `host:port`.
+async fn resolve(address: &str) -> SdkResult<SocketAddr> {
+    let mut addrs = tokio::net::lookup_host(address)
+        .await
+        .map_err(|e| SdkError::Transport(format!("media address {address}: {e}")))?;
+    addrs
+        .next()
+        .ok_or_else(|| SdkError::Transport(format!("media address {address} does not resolve")))
+}
+
+impl MeetingRunner {
+    /// Joins the meeting whose current keys are `keys`: asks the relay for a join ticket
+    /// (recording this device as joined), opens the push channel, starts the media client
+    /// with `options.sources`, and handles what waited on the relay meanwhile.
+    pub async fn start(
+        mut session: Session,
+        keys: EpochKeys,
+        role: Role,
+        options: MeetingOptions,
+    ) -> SdkResult<Self> {
+        let own = *session.identity().device_id();
+        let provider = session.identity().provider().clone();
+        let (membership, users, initiator_user) = match &role {
+            Role::Initiator { members, call_type } => {
+                let m = Membership::initiator(provider.clone(), own, &keys, *call_type)?;
+                let mut users = BTreeMap::new();
+                for (d, u) in members {
+                    users.insert(device_from_hex(d)?, u.clone());
+                }
+                (m, users, None)
+            }
+            Role::Member {
+                initiator_device,
+                initiator_user,
+            } => {
+                let init = device_from_hex(initiator_device)?;
+                let m = Membership::member(own, init, &keys)?;
+                let mut users = BTreeMap::new();
+                if let Some(u) = initiator_user {
+                    users.insert(init, u.clone());
+                }
+                (m, users, initiator_user.clone())
+            }
+        };
+        let mid = keys.meeting_id().to_hex();
+        session.track_meeting(&keys);
+        let push = session.push().await?;
+        let ticket = session.accept(&mid).await?;
+        let address = match options.media_address {
+            Some(a) => a,
+            None => resolve(&ticket.media.address).await?,
+        };
+        let mticket = media_ticket(&ticket, &own, address)?;
+        let indexes = keys
+            .roster()
+            .entries()
+            .iter()
+            .map(|e| (e.index, e.device_id))
+            .collect();
+        let mut crypto = MeetingCrypto::new(provider, options.suite, copy_keys(&keys)?, &own)?;
+        if let Some(g) = options.grace_ms {
+            crypto.set_grace_ms(g);
+        }
+        let mut config = MediaClientConfig::new(mticket);
+        config.pipeline = options.pipeline;
+        config.deliver_frames = options.deliver_frames;
+        let (media, media_events, task) = MediaClient::connect(config, crypto, options.sources)
+            .await
+            .map_err(|e| SdkError::Transport(format!("media socket: {e}")))?;
+        let mut runner = MeetingRunner {
+            session,
+            push: Some(push),
+            membership,
+            media,
+            media_events,
+            media_task: Some(task),
+            media_done: false,
+            users,
+            initiator_user,
+            indexes,
+            overlap: options.overlap,
+            pending: VecDeque::new(),
+        };
+        // Containers that arrived before the push channel was open.
+        match runner.session.receive().await {
+            Ok(waiting) => {
+                for r in waiting {
+                    runner.on_received(r).await;
+                }
+            }
+            Err(e) => runner.warn(format!("fetching waiting messages: {e}")),
+        }
+        Ok(runner)
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
+    /// The media client (stats, layer preference, more sources).
+    pub fn media(&self) -> &MediaClient {
+        &self.media
+    }
+
+    /// The meeting id, 64 hex digits.
+    pub fn meeting_id(&self) -> String {
+        self.membership.meeting_id().to_hex()
+    }
+
+    /// The device of a sender index (any epoch's roster this device has seen).
+    pub fn device_of_index(&self, index: u16) -> Option<String> {
+        self.indexes.get(&index).map(hex::encode)
+    }
+
+    /// A snapshot of the media statistics (`None` once the media task has ended).
+    pub async fn stats(&self) -> Option<MediaStats> {
+        self.media.stats().await.ok()
+    }
+
+    /// The next thing that happened; `None` when the media session has ended and every
+    /// event was returned.
+    pub async fn next_event(&mut self) -> Option<MeetingEvent> {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Some(e);
+            }
+            if self.media_done {
+                return None;
+            }
+            tokio::select! {
+                ev = self.media_events.recv() => match ev {
+                    Some(ev) => {
+                        if matches!(ev, MediaEvent::Ended(_)) {
+                            self.media_done = true;
+                        }
+                        return Some(MeetingEvent::Media(ev));
+                    }
+                    None => self.media_done = true,
+                },
+                ev = next_push(&mut self.push), if self.push.is_some() => match ev {
+                    Some(Ok(ev)) => match self.session.handle_push(ev).await {
+                        Ok(ev) => self.on_session_event(ev).await,
+                        Err(e) => self.warn(format!("handling a push event: {e}")),
+                    },
+                    Some(Err(e)) => self.warn(format!("push channel: {e}")),
+                    None => {
+                        self.push = None;
+                        self.warn("the relay closed the push channel".into());
+                    }
+                },
+            }
+        }
+    }
+
+    fn warn(&mut self, msg: String) {
+        self.pending.push_back(MeetingEvent::Warning(msg));
+    }
+
+    async fn on_session_event(&mut self, ev: SessionEvent) {
+        match ev {
+            SessionEvent::Message(r) => self.on_received(r).await,
+            SessionEvent::Member {
+                meeting_id,
+                device_id,
+                state,
+            } if meeting_id == self.meeting_id() => match device_from_hex(&device_id) {
+                Ok(d) => {
+                    let actions = self.membership.on_member_event(&d, state);
+                    self.apply(actions).await;
+                }
+                Err(e) => self.warn(format!("member event: {e}")),
+            },
+            SessionEvent::MeetingEnded { meeting_id } if meeting_id == self.meeting_id() => {
+                let _ = self.media.leave();
+                self.pending.push_back(MeetingEvent::Ended);
+            }
+            other => self.pending.push_back(MeetingEvent::Other(other)),
+        }
+    }
+
+    async fn on_received(&mut self, r: Received) {
+        let d = match r {
+            Received::Opened(d) => d,
+            Received::Refused(r) => {
+                self.warn(format!(
+                    "refused container {} from device {}: {}",
+                    r.container_id, r.sender_device, r.error
+                ));
+                return;
+            }
+        };
+        let ours = match &d.opened.payload {
+            Payload::Rekey(k) | Payload::Invite(k) => k.meeting_id == self.meeting_id(),
+            Payload::Leave { meeting_id, .. } | Payload::Reject { meeting_id } => {
+                *meeting_id == self.meeting_id()
+            }
+            Payload::Text { .. } => false,
+        };
+        if !ours {
+            self.pending
+                .push_back(MeetingEvent::Other(SessionEvent::Message(
+                    Received::Opened(d),
+                )));
+            return;
+        }
+        let sender = d.opened.sender.device_id;
+        let actions = self.membership.on_container(&sender, &d.opened.payload);
+        self.apply(actions).await;
+    }
+
+    async fn apply(&mut self, actions: crate::Result<Vec<Action>>) {
+        let actions = match actions {
+            Ok(a) => a,
+            Err(e) => return self.warn(format!("meeting: {e}")),
+        };
+        let mut sent_to = 0;
+        for a in actions {
+            match a {
+                Action::SendRekey { payload, epoch, to } => {
+                    sent_to = to.len();
+                    if let Err(e) = self.send_rekey(&payload, &to).await {
+                        self.warn(format!("sending the rekey to epoch {epoch}: {e}"));
+                    }
+                }
+                Action::Install(keys) => {
+                    let epoch = keys.epoch();
+                    self.session.track_meeting(&keys);
+                    for e in keys.roster().entries() {
+                        self.indexes.insert(e.index, e.device_id);
+                    }
+                    match self.media.install_epoch(keys, self.overlap).await {
+                        Ok(()) => self
+                            .pending
+                            .push_back(MeetingEvent::Rekeyed { epoch, sent_to }),
+                        Err(e) => self.warn(format!("installing epoch {epoch}: {e}")),
+                    }
+                }
+                Action::Departed { device, why } => {
+                    self.pending.push_back(MeetingEvent::Departed {
+                        device_id: hex::encode(device),
+                        why,
+                    })
+                }
+                Action::Excluded => {
+                    let _ = self.media.leave();
+                    self.pending.push_back(MeetingEvent::Excluded);
+                }
+            }
+        }
+    }
+
+    async fn send_rekey(&mut self, payload: &Payload, to: &[DeviceId]) -> SdkResult<()> {
+        if to.is_empty() {
+            return Ok(());
+        }
+        let mut hashes: Vec<String> = to
+            .iter()
+            .filter_map(|d| self.users.get(d).cloned())
+            .collect();
+        hashes.sort();
+        hashes.dedup();
+        let unknown: Vec<String> = to
+            .iter()
+            .filter(|d| !self.users.contains_key(*d))
+            .map(hex::encode)
+            .collect();
+        if !unknown.is_empty() {
+            self.warn(format!(
+                "no user known for device(s) {}: they get no rekey",
+                unknown.join(", ")
+            ));
+        }
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        let sent = self.session.send_to_devices(payload, &hashes, to).await?;
+        if !sent.skipped.is_empty() {
+            self.warn(format!(
+                "rekey not sent to device(s) {} (no prekeys on the relay)",
+                sent.skipped.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// Removes a participant (initiator only): records `removed` with the relay (which
+    /// closes its media session) and rekeys without it.
+    pub async fn remove(&mut self, device_id: &str) -> SdkResult<()> {
+        let device = device_from_hex(device_id)?;
+        if !self.membership.is_initiator() {
+            return Err(SdkError::Invalid(
+                "only the meeting's initiator removes participants".into(),
+            ));
+        }
+        if !self.membership.is_member(&device) {
+            return Err(SdkError::Invalid(format!(
+                "device {device_id} is not in the meeting's current roster"
+            )));
+        }
+        self.session
+            .remove_member(&self.meeting_id(), device_id)
+            .await?;
+        let actions = self.membership.remove(&device);
+        self.apply(actions).await;
+        Ok(())
+    }
+
+    /// Leaves the meeting: a member records `left` with the relay and tells the initiator
+    /// in a `leave` container (when its user is known); the initiator ends the meeting
+    /// (nobody would rekey after it). Then the media session sends LEAVE; keep calling
+    /// [`Self::next_event`] to see it end.
+    pub async fn leave(&mut self) -> SdkResult<()> {
+        let mid = self.meeting_id();
+        let result = if self.membership.is_initiator() {
+            self.session.client().end_meeting(&mid).await
+        } else {
+            let initiator = self
+                .initiator_user
+                .as_deref()
+                .map(|u| (u, self.membership.initiator_device()));
+            self.session
+                .leave(&mid, self.membership.epoch(), initiator)
+                .await
+                .map(|_| ())
+        };
+        let _ = self.media.leave();
+        result
+    }
+
+    /// Waits for the media task to finish (after [`Self::leave`] or the end) and returns
+    /// the session.
+    pub async fn finish(mut self) -> Session {
+        if let Some(t) = self.media_task.take() {
+            let _ = self.media.leave();
+            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        }
+        if let Some(p) = self.push.take() {
+            p.close().await;
+        }
+        self.session
+    }
+}
+
+async fn next_push(push: &mut Option<PushStream>) -> Option<SdkResult<super::types::PushEvent>> {
+    match push {
+        Some(p) => p.next().await,
+        None => std::future::pending().await,
+    }
+}
