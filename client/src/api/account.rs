@@ -60,6 +60,8 @@ pub enum InviteState {
     Pending,
     Accepted,
     Rejected,
+    /// Accepted, then left.
+    Left,
 }
 
 /// An invitation received and opened.

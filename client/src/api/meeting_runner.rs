@@ -98,6 +98,21 @@ pub enum MeetingEvent {
     Warning(String),
 }
 
+/// What [`MeetingRunner::next_event_until`] returns.
+#[derive(Debug)]
+pub enum Next {
+    Event(MeetingEvent),
+    /// The deadline passed first.
+    Timeout,
+    /// The media session has ended and every event was returned.
+    Done,
+}
+
+enum Arrived {
+    Media(Option<MediaEvent>),
+    Push(Option<SdkResult<super::types::PushEvent>>),
+}
+
 /// One device in one meeting. Drive it with [`MeetingRunner::next_event`].
 pub struct MeetingRunner {
     session: Session,
@@ -292,36 +307,59 @@ impl MeetingRunner {
     }
 
     /// The next thing that happened; `None` when the media session has ended and every
-    /// event was returned.
+    /// event was returned. Do not drop this future before it completes (a push event being
+    /// handled would be lost); to wake up at a time, use [`Self::next_event_until`].
     pub async fn next_event(&mut self) -> Option<MeetingEvent> {
         loop {
+            match self.next_event_until(None).await {
+                Next::Event(e) => return Some(e),
+                Next::Done => return None,
+                Next::Timeout => {}
+            }
+        }
+    }
+
+    /// Like [`Self::next_event`], but returns [`Next::Timeout`] at `deadline` if nothing
+    /// happened by then. Only waiting is interrupted by the deadline, never the handling
+    /// of what arrived.
+    pub async fn next_event_until(&mut self, deadline: Option<tokio::time::Instant>) -> Next {
+        loop {
             if let Some(e) = self.pending.pop_front() {
-                return Some(e);
+                return Next::Event(e);
             }
             if self.media_done {
-                return None;
+                return Next::Done;
             }
-            tokio::select! {
-                ev = self.media_events.recv() => match ev {
-                    Some(ev) => {
-                        if matches!(ev, MediaEvent::Ended(_)) {
-                            self.media_done = true;
-                        }
-                        return Some(MeetingEvent::Media(ev));
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            // Only waiting happens inside the select (every branch is cancel-safe); what
+            // arrived is handled after it, to completion.
+            let got = tokio::select! {
+                ev = self.media_events.recv() => Arrived::Media(ev),
+                ev = next_push(&mut self.push), if self.push.is_some() => Arrived::Push(ev),
+                () = sleep => return Next::Timeout,
+            };
+            match got {
+                Arrived::Media(Some(ev)) => {
+                    if matches!(ev, MediaEvent::Ended(_)) {
+                        self.media_done = true;
                     }
-                    None => self.media_done = true,
+                    return Next::Event(MeetingEvent::Media(ev));
+                }
+                Arrived::Media(None) => self.media_done = true,
+                Arrived::Push(Some(Ok(ev))) => match self.session.handle_push(ev).await {
+                    Ok(ev) => self.on_session_event(ev).await,
+                    Err(e) => self.warn(format!("handling a push event: {e}")),
                 },
-                ev = next_push(&mut self.push), if self.push.is_some() => match ev {
-                    Some(Ok(ev)) => match self.session.handle_push(ev).await {
-                        Ok(ev) => self.on_session_event(ev).await,
-                        Err(e) => self.warn(format!("handling a push event: {e}")),
-                    },
-                    Some(Err(e)) => self.warn(format!("push channel: {e}")),
-                    None => {
-                        self.push = None;
-                        self.warn("the relay closed the push channel".into());
-                    }
-                },
+                Arrived::Push(Some(Err(e))) => self.warn(format!("push channel: {e}")),
+                Arrived::Push(None) => {
+                    self.push = None;
+                    self.warn("the relay closed the push channel".into());
+                }
             }
         }
     }

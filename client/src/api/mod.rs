@@ -31,7 +31,7 @@ pub use client::{ClientOptions, DEFAULT_TIMEOUT, RelayClient};
 pub use credentials::Credentials;
 pub use device::new_device_of;
 pub use error::{ApiError, SdkError, SdkResult};
-pub use meeting_runner::{MeetingEvent, MeetingOptions, MeetingRunner, Role};
+pub use meeting_runner::{MeetingEvent, MeetingOptions, MeetingRunner, Next, Role};
 pub use push::{PushStream, push_url};
 pub use session::{
     Delivered, Invitation, Received, Refused, Registration, Sent, Session, SessionEvent,

@@ -1,10 +1,11 @@
 //! `conclave`: the Conclave client command line. The online subcommands (`register`,
-//! `call`, `inbox`, `listen`, `accept`, `reject`, `send`) use a relay; the offline ones
+//! `call`, `inbox`, `listen`, `accept`, `reject`, `leave`, `remove`, `send`) use a relay; the offline ones
 //! create identities, export public bundles, and seal and open containers, for
 //! development, debugging and interoperability checks.
 
 mod commands;
 mod display;
+mod media;
 mod online;
 mod pkcs11;
 
@@ -69,7 +70,9 @@ enum Command {
         device_of: Option<PathBuf>,
     },
     /// Call users: a new meeting, one invite sealed to every device of every user, posted
-    /// through the relay. Prints the meeting id.
+    /// through the relay. Prints the meeting id. With --media, stays in the meeting: joins
+    /// its media plane, sends end-to-end encrypted media, prints a per-participant summary
+    /// every second, and rekeys when a participant leaves, declines or is removed.
     Call {
         /// Identity directory of a registered account.
         #[arg(long)]
@@ -77,6 +80,8 @@ enum Command {
         /// Call type of the invite.
         #[arg(long, value_enum, default_value_t = CallKind::Video)]
         call_type: CallKind,
+        #[command(flatten)]
+        media: MediaArgs,
         /// Usernames to call.
         #[arg(required = true, value_name = "USER")]
         users: Vec<String>,
@@ -96,13 +101,39 @@ enum Command {
         #[arg(long)]
         count: Option<usize>,
     },
-    /// Accept an invitation: join the meeting (prints where its media is served).
+    /// Accept an invitation: join the meeting (prints where its media is served). With
+    /// --media, stays in the meeting: sends and receives end-to-end encrypted media, prints
+    /// a per-participant summary every second, and follows the initiator's rekeys.
     Accept {
         #[arg(long)]
         dir: PathBuf,
         /// The meeting id of an invitation in `conclave inbox` (64 hex digits, or a unique
         /// prefix of at least 8).
         meeting_id: String,
+        #[command(flatten)]
+        media: MediaArgs,
+    },
+    /// Leave a meeting: records it with the relay (which closes this device's media
+    /// session) and tells the initiator, which rekeys the others without this device. For
+    /// a meeting this account started, ends it for everyone.
+    Leave {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The meeting id (64 hex digits, or a unique prefix of at least 8).
+        meeting_id: String,
+    },
+    /// Remove a participant from a meeting this account started: records it with the relay
+    /// (which closes its media session and refuses its tickets); the running `conclave
+    /// call --media` rekeys the others without it.
+    Remove {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The meeting id (64 hex digits, or a unique prefix of at least 8).
+        meeting_id: String,
+        /// A username (every device of that user in the meeting) or a device id (32 hex
+        /// digits).
+        #[arg(value_name = "USER|DEVICE")]
+        who: String,
     },
     /// Reject an invitation: record it with the relay and tell the inviter's devices.
     Reject {
@@ -201,6 +232,22 @@ enum IdentityCommand {
         #[arg(long)]
         dir: PathBuf,
     },
+}
+
+/// Media options of `call` and `accept`.
+#[derive(clap::Args, Clone, Debug)]
+pub(crate) struct MediaArgs {
+    /// Stay in the meeting and send media: `audio`, `video` (audio and simulcast video) or
+    /// `file:PATH` (the file's bytes as a carousel); repeatable.
+    #[arg(long, value_name = "audio|video|file:PATH")]
+    pub(crate) media: Vec<media::MediaKind>,
+    /// With --media: leave after this many seconds (default: stay until Ctrl-C or the end
+    /// of the meeting).
+    #[arg(long, value_name = "SECS", requires = "media")]
+    pub(crate) duration: Option<u64>,
+    /// With --media: write the files received in the meeting to this directory.
+    #[arg(long, value_name = "DIR", requires = "media")]
+    pub(crate) out: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -1,12 +1,14 @@
-//! The online subcommands: `register`, `call`, `inbox`, `listen`, `accept`, `reject` and
-//! `send`, on the SDK's [`Session`].
+//! The online subcommands: `register`, `call`, `inbox`, `listen`, `accept`, `reject`,
+//! `leave`, `remove` and `send`, on the SDK's [`Session`] (and, with `--media`, its
+//! [`MeetingRunner`]).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use conclave_client::api::{
-    Account, CallRecord, Contact, Credentials, InviteRecord, InviteState, Received, Session,
-    SessionEvent, SessionOptions, UserBundles, new_device_of,
+    Account, CallRecord, Contact, Credentials, InviteRecord, InviteState, MeetingOptions,
+    MeetingRunner, Received, Role, Session, SessionEvent, SessionOptions, UserBundles,
+    new_device_of,
 };
 use conclave_client::container::{CallType, Payload};
 use conclave_client::identity::{Identity, IdentityStore, fingerprint};
@@ -15,7 +17,8 @@ use serde_json::json;
 
 use crate::commands::{now_ms, provider};
 use crate::display::{emit, received, short};
-use crate::{CallKind, Cli, Command};
+use crate::media::{Show, names, sources};
+use crate::{CallKind, Cli, Command, MediaArgs};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -29,6 +32,8 @@ pub fn is_online(c: &Command) -> bool {
             | Command::Listen { .. }
             | Command::Accept { .. }
             | Command::Reject { .. }
+            | Command::Leave { .. }
+            | Command::Remove { .. }
             | Command::Send { .. }
     )
 }
@@ -99,11 +104,22 @@ async fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Call {
             dir,
             call_type,
+            media,
             users,
-        } => call(p, json_mode, &dir, call_type, &users).await,
+        } => call(p, json_mode, &dir, call_type, &media, &users).await,
         Command::Inbox { dir } => inbox(p, json_mode, &dir).await,
         Command::Listen { dir, count } => listen(p, json_mode, &dir, count).await,
-        Command::Accept { dir, meeting_id } => accept(p, json_mode, &dir, &meeting_id).await,
+        Command::Accept {
+            dir,
+            meeting_id,
+            media,
+        } => accept(p, json_mode, &dir, &meeting_id, &media).await,
+        Command::Leave { dir, meeting_id } => leave(p, json_mode, &dir, &meeting_id).await,
+        Command::Remove {
+            dir,
+            meeting_id,
+            who,
+        } => remove(p, json_mode, &dir, &meeting_id, &who).await,
         Command::Reject {
             dir,
             meeting_id,
@@ -231,8 +247,11 @@ async fn call(
     json_mode: bool,
     dir: &Path,
     call_type: CallKind,
+    media: &MediaArgs,
     users: &[String],
 ) -> Result<(), Error> {
+    // Files to send are read before anyone is called.
+    let srcs = sources(&media.media)?;
     let mut o = open_account(p.clone(), dir).await?;
     let mut all = Vec::with_capacity(users.len());
     for u in users {
@@ -278,7 +297,35 @@ async fn call(
                 "recipients": inv.sent.recipients, "skipped": inv.sent.skipped}),
         &human,
     );
-    Ok(())
+    if media.media.is_empty() {
+        return Ok(());
+    }
+    std::io::Write::flush(&mut std::io::stdout())?;
+    let show = Show {
+        json: json_mode,
+        duration: media.duration.map(std::time::Duration::from_secs),
+        out: media.out.as_deref(),
+        names: names(&o.account, &inv.keys, p.as_ref()),
+    };
+    let role = Role::Initiator {
+        members: inv.members.clone(),
+        call_type: ct,
+    };
+    let runner = MeetingRunner::start(o.session, inv.keys, role, meeting_options(srcs)).await?;
+    crate::media::run(runner, show).await
+}
+
+/// Meeting options for the CLI: the sources; the media address may be overridden with
+/// `CONCLAVE_MEDIA_ADDRESS` (e.g. to go through a proxy).
+fn meeting_options(srcs: Vec<conclave_client::media::Source>) -> MeetingOptions {
+    let media_address = std::env::var("CONCLAVE_MEDIA_ADDRESS")
+        .ok()
+        .and_then(|a| a.parse().ok());
+    MeetingOptions {
+        media_address,
+        sources: srcs,
+        ..MeetingOptions::default()
+    }
 }
 
 fn plural(n: usize) -> &'static str {
@@ -288,6 +335,17 @@ fn plural(n: usize) -> &'static str {
 /// Remembers an opened invitation in the account.
 fn remember(account: &mut Account, r: &Received, now: u64) {
     let Received::Opened(d) = r else { return };
+    if let Payload::Rekey(k) = &d.opened.payload {
+        // The invitation's keys follow the initiator's rekeys, so that `accept` joins in
+        // the current epoch.
+        if let Some(i) = account.invites.get_mut(&k.meeting_id)
+            && i.initiator_device == d.sender_device
+            && k.epoch > i.keys.epoch
+        {
+            i.keys = k.clone();
+        }
+        return;
+    }
     if let Payload::Invite(k) = &d.opened.payload {
         let name = account
             .contact_by_fingerprint(&d.sender_fingerprint)
@@ -447,9 +505,15 @@ async fn accept(
     json_mode: bool,
     dir: &Path,
     meeting_id: &str,
+    media: &MediaArgs,
 ) -> Result<(), Error> {
-    let mut o = open_account(p, dir).await?;
+    let srcs = sources(&media.media)?;
+    let mut o = open_account(p.clone(), dir).await?;
     let (mid, invite) = invitation(&o.account, meeting_id)?;
+    if !media.media.is_empty() {
+        let invite = invite.clone();
+        return accept_with_media(p, json_mode, dir, o, &mid, &invite, media, srcs).await;
+    }
     let participants = invite.keys.roster.len();
     let ticket = o.session.accept(&mid).await?;
     if let Some(i) = o.account.invites.get_mut(&mid) {
@@ -567,6 +631,207 @@ async fn send(
             sent.recipients.len(),
             plural(sent.recipients.len()),
             sent.container_id
+        ),
+    );
+    Ok(())
+}
+
+/// The user hash of an invitation's initiator, when this account knows it.
+fn initiator_hash(account: &Account, invite: &InviteRecord) -> Option<String> {
+    invite
+        .initiator_username
+        .as_ref()
+        .and_then(|n| account.contacts.get(&n.to_lowercase()))
+        .or_else(|| {
+            account
+                .contact_by_fingerprint(&invite.initiator_fingerprint)
+                .map(|(_, c)| c)
+        })
+        .filter(|c| c.user_fingerprint == invite.initiator_fingerprint)
+        .map(|c| c.user_hash.clone())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn accept_with_media(
+    p: Arc<dyn CryptoProvider>,
+    json_mode: bool,
+    dir: &Path,
+    mut o: Opened,
+    mid: &str,
+    invite: &InviteRecord,
+    media: &MediaArgs,
+    srcs: Vec<conclave_client::media::Source>,
+) -> Result<(), Error> {
+    let keys = invite.keys.to_keys()?;
+    if let Some(i) = o.account.invites.get_mut(mid) {
+        i.state = InviteState::Accepted;
+    }
+    o.account.save(dir)?;
+    let show = Show {
+        json: json_mode,
+        duration: media.duration.map(std::time::Duration::from_secs),
+        out: media.out.as_deref(),
+        names: names(&o.account, &keys, p.as_ref()),
+    };
+    let role = Role::Member {
+        initiator_device: invite.initiator_device.clone(),
+        initiator_user: initiator_hash(&o.account, invite),
+    };
+    let participants = keys.roster().entries().len();
+    emit(
+        json_mode,
+        &json!({"event": "accepted", "meeting_id": mid, "participants": participants,
+                "epoch": keys.epoch()}),
+        &format!("joined meeting {mid} ({participants} participants)"),
+    );
+    let runner = MeetingRunner::start(o.session, keys, role, meeting_options(srcs)).await?;
+    let result = crate::media::run(runner, show).await;
+    // Left (or removed, or the meeting ended): remember it.
+    if let Ok(mut account) = Account::load(dir)
+        && let Some(i) = account.invites.get_mut(mid)
+    {
+        i.state = InviteState::Left;
+        account.save(dir)?;
+    }
+    result
+}
+
+/// A meeting this account knows: started (a call) or invited to.
+enum Known<'a> {
+    Call(&'a CallRecord),
+    Invite(&'a InviteRecord),
+}
+
+/// The meeting a meeting id names among this account's calls and invitations: the whole
+/// id, or a unique prefix of at least 8 hex digits.
+fn known_meeting<'a>(account: &'a Account, given: &str) -> Result<(String, Known<'a>), Error> {
+    let given = given.to_lowercase();
+    let mut found: Vec<(String, Known<'a>)> = Vec::new();
+    let matches = |id: &String| *id == given || (given.len() >= 8 && id.starts_with(&given));
+    for (id, c) in &account.calls {
+        if matches(id) {
+            found.push((id.clone(), Known::Call(c)));
+        }
+    }
+    for (id, i) in &account.invites {
+        if matches(id) {
+            found.push((id.clone(), Known::Invite(i)));
+        }
+    }
+    if let Some(pos) = found.iter().position(|(id, _)| *id == given) {
+        return Ok(found.swap_remove(pos));
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(
+            format!("no meeting {given} in this account (neither a call nor an invitation)").into(),
+        ),
+        _ => Err(format!("{given} names more than one meeting; give more digits").into()),
+    }
+}
+
+async fn leave(
+    p: Arc<dyn CryptoProvider>,
+    json_mode: bool,
+    dir: &Path,
+    meeting_id: &str,
+) -> Result<(), Error> {
+    let mut o = open_account(p, dir).await?;
+    let (mid, known) = known_meeting(&o.account, meeting_id)?;
+    match known {
+        Known::Call(_) => {
+            o.session.client().end_meeting(&mid).await?;
+            emit(
+                json_mode,
+                &json!({"event": "ended", "meeting_id": mid}),
+                &format!("ended meeting {mid} (this account started it)"),
+            );
+        }
+        Known::Invite(invite) => {
+            let invite = invite.clone();
+            let init_hash = initiator_hash(&o.account, &invite);
+            let init_device =
+                conclave_client::api::membership::device_from_hex(&invite.initiator_device)?;
+            let sent = o
+                .session
+                .leave(
+                    &mid,
+                    invite.keys.epoch,
+                    init_hash.as_deref().map(|h| (h, init_device)),
+                )
+                .await?;
+            if let Some(i) = o.account.invites.get_mut(&mid) {
+                i.state = InviteState::Left;
+            }
+            o.account.save(dir)?;
+            let told = sent.is_some();
+            emit(
+                json_mode,
+                &json!({"event": "left", "meeting_id": mid, "told_initiator": told}),
+                &if told {
+                    format!("left meeting {mid}; told the initiator")
+                } else {
+                    format!("left meeting {mid}; the relay tells the initiator")
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn remove(
+    p: Arc<dyn CryptoProvider>,
+    json_mode: bool,
+    dir: &Path,
+    meeting_id: &str,
+    who: &str,
+) -> Result<(), Error> {
+    let o = open_account(p, dir).await?;
+    let (mid, known) = known_meeting(&o.account, meeting_id)?;
+    let Known::Call(call) = known else {
+        return Err(format!(
+            "meeting {} was not started by this account: only its initiator removes participants",
+            short(&mid)
+        )
+        .into());
+    };
+    let is_device = who.len() == 32 && who.chars().all(|c| c.is_ascii_hexdigit());
+    let devices: Vec<String> = if is_device {
+        let d = who.to_lowercase();
+        if !call.devices.contains(&d) {
+            return Err(format!("device {d} was not invited to meeting {}", short(&mid)).into());
+        }
+        vec![d]
+    } else {
+        let hash = o
+            .account
+            .contacts
+            .get(&who.to_lowercase())
+            .map(|c| c.user_hash.clone())
+            .map_or_else(|| o.session.user_hash_of(who), Ok)?;
+        let theirs = o.session.client().list_devices(&hash).await?;
+        let ds: Vec<String> = theirs
+            .devices
+            .into_iter()
+            .map(|d| d.device_id)
+            .filter(|d| call.devices.contains(d))
+            .collect();
+        if ds.is_empty() {
+            return Err(format!("{who} has no device in meeting {}", short(&mid)).into());
+        }
+        ds
+    };
+    for d in &devices {
+        o.session.remove_member(&mid, d).await?;
+    }
+    emit(
+        json_mode,
+        &json!({"event": "removed", "meeting_id": mid, "devices": devices}),
+        &format!(
+            "removed {who} ({} device{}) from meeting {}; a running `conclave call --media` rekeys without them",
+            devices.len(),
+            plural(devices.len()),
+            short(&mid)
         ),
     );
     Ok(())
