@@ -35,3 +35,8 @@ pub use source::{AudioConfig, AudioSource, Source, SourceFrame, VideoConfig, Vid
 pub use stats::{MediaStats, ParticipantStats};
 
 pub use conclave_wire::media::{CloseReason, Layer, RejectReason, Stream};
+
+#[cfg(test)]
+mod fake_relay;
+#[cfg(test)]
+mod loopback_tests;
