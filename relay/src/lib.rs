@@ -4,6 +4,7 @@
 pub mod check;
 pub mod config;
 pub mod control;
+pub mod media;
 pub mod plugins;
 pub mod server;
 pub mod tls;
