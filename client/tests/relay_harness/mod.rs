@@ -4,6 +4,9 @@
 //! control-plane benchmark.
 #![allow(dead_code)]
 
+pub mod media;
+pub mod udp_proxy;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -61,6 +64,7 @@ pub struct Relay {
     pub dir: tempfile::TempDir,
     pub addr: SocketAddr,
     pub url: String,
+    rust_log: String,
 }
 
 fn free_port() -> SocketAddr {
@@ -71,6 +75,12 @@ fn free_port() -> SocketAddr {
 impl Relay {
     /// Starts a relay with `config` (TOML; the listen address is set by the harness).
     pub fn start(config: &str) -> Relay {
+        Self::start_logging(config, "warn")
+    }
+
+    /// Starts a relay with `config` and `RUST_LOG=rust_log`; its standard output and error
+    /// go to [`Relay::log`].
+    pub fn start_logging(config: &str, rust_log: &str) -> Relay {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("relay.toml"), config).expect("write relay.toml");
         let mut relay = Relay {
@@ -78,6 +88,7 @@ impl Relay {
             dir,
             addr: free_port(),
             url: String::new(),
+            rust_log: rust_log.to_string(),
         };
         relay.spawn();
         relay
@@ -99,7 +110,9 @@ impl Relay {
             let mut child = Command::new(&bin)
                 .current_dir(self.dir.path())
                 .args(["--config", "relay.toml", "--listen", &self.addr.to_string()])
-                .env("RUST_LOG", "warn")
+                // Media workers on free ports: tests run relays side by side.
+                .args(["--media-bind", "127.0.0.1:0"])
+                .env("RUST_LOG", &self.rust_log)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("log"))
                 .stderr(log)

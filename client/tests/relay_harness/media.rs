@@ -1,0 +1,228 @@
+//! Meetings with media against the real relay: a relay configuration with the media plane
+//! on free loopback ports, parties that run a [`MeetingRunner`] in a task and record what
+//! they see, and a sans-IO reassembly of captured `MEDIA_FWD` datagrams.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use conclave_client::api::{MeetingEvent, MeetingRunner, Next, Session};
+use conclave_client::media::{MediaClient, MediaEvent, MediaStats, SessionEnd, Stream};
+use conclave_wire::media::{Body, Direction, parse};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::udp_proxy::{Captured, Way};
+
+/// Bundle fetches unlimited, the media plane on free loopback ports with two workers.
+pub const MEDIA_CONFIG: &str = "[limits]\nbundle_burst = 1000000\nbundle_per_second = 1000000.0\n\n[media]\nbind = \"127.0.0.1:0\"\nworkers = 2\n";
+
+/// A frame a party's application received (decrypted and authenticated).
+#[derive(Debug, Clone)]
+pub struct FrameSeen {
+    pub at: Instant,
+    pub sender_index: u16,
+    pub epoch: u64,
+    pub stream: Stream,
+    /// Whether the plaintext contains the test's marker (`None`: too short to hold it).
+    pub marker: Option<bool>,
+}
+
+/// Everything a party saw.
+#[derive(Debug, Default)]
+pub struct PartyLog {
+    pub joined: Option<Instant>,
+    pub frames: Vec<FrameSeen>,
+    /// Files received: sender index and bytes.
+    pub files: Vec<(u16, Vec<u8>)>,
+    /// Epochs installed (rekeys), with the time.
+    pub rekeyed: Vec<(Instant, u64)>,
+    /// Epochs sending switched to.
+    pub switched: Vec<(Instant, u64)>,
+    pub departed: Vec<String>,
+    pub warnings: Vec<String>,
+    pub ended: Option<SessionEnd>,
+    pub excluded: bool,
+    /// The statistics when the party stopped.
+    pub final_stats: Option<MediaStats>,
+}
+
+enum Cmd {
+    Leave,
+    Stop,
+}
+
+/// A participant running in its own task.
+pub struct Party {
+    pub name: &'static str,
+    pub device: [u8; 16],
+    pub media: MediaClient,
+    pub log: Arc<Mutex<PartyLog>>,
+    cmd: mpsc::UnboundedSender<Cmd>,
+    task: Option<JoinHandle<()>>,
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+impl Party {
+    /// Drives `runner` in a task, recording its events; `marker` is looked for in every
+    /// delivered plaintext.
+    pub fn spawn(name: &'static str, runner: MeetingRunner, marker: &'static [u8]) -> Party {
+        let device = *runner.session().identity().device_id();
+        let media = runner.media().clone();
+        let log = Arc::new(Mutex::new(PartyLog::default()));
+        let (cmd, mut rx) = mpsc::unbounded_channel();
+        let l = log.clone();
+        let task = tokio::spawn(async move {
+            let mut runner = runner;
+            loop {
+                match rx.try_recv() {
+                    Ok(Cmd::Leave) => {
+                        if let Err(e) = runner.leave().await {
+                            l.lock().unwrap().warnings.push(format!("leave: {e}"));
+                        }
+                    }
+                    Ok(Cmd::Stop) => break,
+                    Err(_) => {}
+                }
+                let wake = tokio::time::Instant::now() + Duration::from_millis(20);
+                match runner.next_event_until(Some(wake)).await {
+                    Next::Done => break,
+                    Next::Timeout => {}
+                    Next::Event(ev) => record(&l, ev, marker),
+                }
+            }
+            let stats = runner.stats().await;
+            l.lock().unwrap().final_stats = stats;
+            runner.finish().await;
+        });
+        Party {
+            name,
+            device,
+            media,
+            log,
+            cmd,
+            task: Some(task),
+        }
+    }
+
+    /// Leaves the meeting (the runner's `leave`); the party keeps recording until it ends.
+    pub fn leave(&self) {
+        let _ = self.cmd.send(Cmd::Leave);
+    }
+
+    /// Stops the party (taking its final statistics) and waits for its task.
+    pub async fn stop(&mut self) {
+        let _ = self.cmd.send(Cmd::Stop);
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), t)
+                .await
+                .expect("the party stops")
+                .expect("the party's task");
+        }
+    }
+
+    /// Waits (bounded) until `f` holds for the log.
+    pub async fn wait_for(&self, what: &str, secs: u64, f: impl Fn(&PartyLog) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if f(&self.log.lock().unwrap()) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: timed out waiting for {what}; warnings {:?}",
+                self.name,
+                self.log.lock().unwrap().warnings
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn record(log: &Mutex<PartyLog>, ev: MeetingEvent, marker: &[u8]) {
+    let now = Instant::now();
+    let mut l = log.lock().unwrap();
+    match ev {
+        MeetingEvent::Media(MediaEvent::Joined { .. }) => l.joined = Some(now),
+        MeetingEvent::Media(MediaEvent::Frame(f)) => l.frames.push(FrameSeen {
+            at: now,
+            sender_index: f.sender_index,
+            epoch: f.epoch,
+            stream: f.stream,
+            marker: (f.data().len() >= marker.len()).then(|| contains(f.data(), marker)),
+        }),
+        MeetingEvent::Media(MediaEvent::FileReceived {
+            sender_index, file, ..
+        }) => l.files.push((sender_index, file.bytes)),
+        MeetingEvent::Media(MediaEvent::EpochSwitched { epoch }) => l.switched.push((now, epoch)),
+        MeetingEvent::Media(MediaEvent::Ended(e)) => l.ended = Some(e),
+        MeetingEvent::Media(_) => {}
+        MeetingEvent::Rekeyed { epoch, .. } => l.rekeyed.push((now, epoch)),
+        MeetingEvent::Departed { device_id, .. } => l.departed.push(device_id),
+        MeetingEvent::Excluded => l.excluded = true,
+        MeetingEvent::Ended => {}
+        MeetingEvent::Other(_) => {}
+        MeetingEvent::Warning(w) => l.warnings.push(w),
+    }
+}
+
+/// The relay's media address for a meeting, from a join ticket of `session`.
+pub async fn media_address(session: &Session, meeting_id: &str) -> SocketAddr {
+    let t = session
+        .client()
+        .join_meeting(meeting_id)
+        .await
+        .expect("join ticket");
+    t.media.address.parse().expect("a socket address")
+}
+
+/// A complete sealed frame rebuilt from captured `MEDIA_FWD` datagrams.
+#[derive(Debug, Clone)]
+pub struct SealedFrame {
+    /// When its last fragment was captured.
+    pub at: Instant,
+    pub source_id: u32,
+    pub stream: Stream,
+    pub frame_number: u32,
+    pub bytes: Vec<u8>,
+}
+
+/// Reassembles every complete frame of the `MEDIA_FWD` datagrams sent to the client.
+pub fn reassemble(captured: &[Captured]) -> Vec<SealedFrame> {
+    type Key = (u32, u8, u32);
+    let mut partial: BTreeMap<Key, (u16, BTreeMap<u16, Vec<u8>>)> = BTreeMap::new();
+    let mut out = Vec::new();
+    for c in captured.iter().filter(|c| c.way == Way::ToClient) {
+        let Ok(d) = parse(&c.bytes, Direction::ToClient) else {
+            continue;
+        };
+        let Body::MediaFwd { header, fragment } = d.body else {
+            continue;
+        };
+        let key = (
+            d.prefix.conn_id,
+            header.stream.to_byte(),
+            header.frame_number,
+        );
+        let entry = partial
+            .entry(key)
+            .or_insert_with(|| (header.frag_count, BTreeMap::new()));
+        entry.1.insert(header.frag_index, fragment.to_vec());
+        if entry.1.len() == usize::from(entry.0) {
+            let (_, frags) = partial.remove(&key).expect("entry");
+            out.push(SealedFrame {
+                at: c.at,
+                source_id: key.0,
+                stream: header.stream,
+                frame_number: key.2,
+                bytes: frags.into_values().flatten().collect(),
+            });
+        }
+    }
+    out
+}
