@@ -82,6 +82,12 @@ impl Relay {
     /// go to [`Relay::log`].
     pub fn start_logging(config: &str, rust_log: &str) -> Relay {
         let dir = tempfile::tempdir().expect("tempdir");
+        // Relays of tests running side by side must not share the default media port.
+        let config = if config.contains("[media]") {
+            config.to_string()
+        } else {
+            format!("{config}\n[media]\nbind = \"127.0.0.1:0\"\nworkers = 1\n")
+        };
         std::fs::write(dir.path().join("relay.toml"), config).expect("write relay.toml");
         let mut relay = Relay {
             child: None,
