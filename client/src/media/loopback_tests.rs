@@ -30,7 +30,7 @@ fn provider() -> Arc<dyn CryptoProvider> {
     Arc::new(conclave_crypto_software::SoftwareProvider::new())
 }
 
-fn keys(epoch: u64, key: u8, devices: &[u8]) -> EpochKeys {
+pub(super) fn keys(epoch: u64, key: u8, devices: &[u8]) -> EpochKeys {
     let user_key = P256PublicKey::from_sec1(&[4; 65]).unwrap();
     let roster = Roster::new(
         devices
@@ -52,7 +52,7 @@ fn keys(epoch: u64, key: u8, devices: &[u8]) -> EpochKeys {
     .unwrap()
 }
 
-fn crypto(epoch: u64, key: u8, me: u8, all: &[u8]) -> MeetingCrypto {
+pub(super) fn crypto(epoch: u64, key: u8, me: u8, all: &[u8]) -> MeetingCrypto {
     MeetingCrypto::new(
         provider(),
         CipherSuite::DEFAULT,
@@ -239,7 +239,7 @@ fn record(seen: &mut Seen, ev: MediaEvent) {
     }
 }
 
-fn audio(t: Instant, seed: u64) -> Source {
+pub(super) fn audio(t: Instant, seed: u64) -> Source {
     Source::Audio(AudioSource::new(
         t,
         AudioConfig {

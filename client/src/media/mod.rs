@@ -37,6 +37,8 @@ pub use stats::{MediaStats, ParticipantStats};
 pub use conclave_wire::media::{CloseReason, Layer, RejectReason, Stream};
 
 #[cfg(test)]
+mod client_tests;
+#[cfg(test)]
 mod fake_relay;
 #[cfg(test)]
 mod loopback_tests;
