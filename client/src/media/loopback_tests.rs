@@ -596,3 +596,42 @@ fn a_silent_relay_times_the_session_out() {
     net.run_until(Duration::from_secs(11));
     assert_eq!(net.peer(1).seen.ends, vec![SessionEnd::RelayTimedOut]);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+    /// Arbitrary bytes and mutations of real datagrams, thrown at a joined client: nothing
+    /// panics, nothing undecryptable is delivered, and the client keeps receiving.
+    #[test]
+    fn hostile_datagrams_never_panic_nor_deliver(
+        noise in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1300), 0..20),
+        flips in proptest::collection::vec((proptest::prelude::any::<usize>(), 1u8..=255), 0..40),
+    ) {
+        let mut net = Net::new();
+        let t = net.now;
+        net.add(1, &[1, 2], vec![audio(t, 1), video(t, 2)]);
+        net.add(2, &[1, 2], vec![]);
+        net.recorded = Some(Vec::new());
+        net.run_until(Duration::from_millis(300));
+        let recorded = net.recorded.take().unwrap_or_default();
+        for d in &noise {
+            net.deliver(addr(2), RELAY, d);
+        }
+        for (i, (pos, flip)) in flips.iter().enumerate() {
+            if recorded.is_empty() {
+                break;
+            }
+            let (_, d) = &recorded[i % recorded.len()];
+            let mut d = d.clone();
+            let at = pos % d.len();
+            d[at] ^= flip;
+            net.deliver(addr(2), RELAY, &d);
+        }
+        net.pump();
+        let before = net.peer(2).p.stats().participants[&1].frames_decrypted;
+        net.run_until(Duration::from_millis(800));
+        let s = net.peer(2).p.stats();
+        let delivered: u64 = net.peer(2).seen.frames.values().sum();
+        proptest::prop_assert_eq!(delivered, s.participants[&1].frames_decrypted);
+        proptest::prop_assert!(s.participants[&1].frames_decrypted > before + 20);
+    }
+}

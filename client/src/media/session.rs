@@ -549,9 +549,7 @@ impl MediaSession {
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {
             State::Joining { started, next } => {
-                if self.ticket.expires_ms == 0
-                    || now.saturating_duration_since(started) >= self.config.join_timeout
-                {
+                if now.saturating_duration_since(started) >= self.config.join_timeout {
                     return self.end(SessionEnd::JoinTimedOut);
                 }
                 if next <= now {
