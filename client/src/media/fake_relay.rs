@@ -66,6 +66,7 @@ pub struct FakeRelay {
     pub reject: Option<RejectReason>,
     pub dropped: HashMap<&'static str, u64>,
     pub reports: u64,
+    pub layer_preferences: Vec<Option<conclave_wire::media::Layer>>,
 }
 
 impl FakeRelay {
@@ -188,6 +189,10 @@ impl FakeRelay {
             }
             Body::ReceiverReport(_) => {
                 self.reports += 1;
+                Vec::new()
+            }
+            Body::LayerPreference { max_layer } => {
+                self.layer_preferences.push(max_layer);
                 Vec::new()
             }
             _ => Vec::new(),

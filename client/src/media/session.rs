@@ -202,6 +202,8 @@ pub struct MediaSession {
     next_ping: Option<Instant>,
     next_report: Option<Instant>,
     keyframe_asked: HashMap<(u32, Stream), Instant>,
+    /// The layer preference set by the application, sent once joined.
+    layer_preference: Option<Option<Layer>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<SessionEvent>,
     pool: Vec<Vec<u8>>,
@@ -241,6 +243,7 @@ impl MediaSession {
             next_ping: None,
             next_report: None,
             keyframe_asked: HashMap::new(),
+            layer_preference: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             pool: Vec::new(),
@@ -379,8 +382,10 @@ impl MediaSession {
         }
     }
 
-    /// The highest video layer we want (`None`: no video).
+    /// The highest video layer we want (`None`: no video). Before the join completes it is
+    /// sent right after.
     pub fn set_layer_preference(&mut self, max_layer: Option<Layer>) {
+        self.layer_preference = Some(max_layer);
         if self.state == State::Joined {
             let _ = self.send(&Body::LayerPreference { max_layer });
         }
@@ -477,6 +482,9 @@ impl MediaSession {
                     keepalive,
                     timeout,
                 });
+                if let Some(max_layer) = self.layer_preference {
+                    let _ = self.send(&Body::LayerPreference { max_layer });
+                }
             }
             Body::JoinReject(reason) => {
                 if joining {
