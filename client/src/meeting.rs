@@ -21,7 +21,7 @@ pub const MEETING_KEY_LEN: usize = 32;
 pub const MEETING_NONCE_LEN: usize = 16;
 /// Most participants in one roster.
 pub const MAX_ROSTER: usize = 1024;
-/// How long old-epoch receive keys stay usable after a new epoch is installed.
+/// How long old-epoch receive keys stay usable after sending switches to a newer epoch.
 pub const DEFAULT_GRACE_MS: u64 = 5_000;
 
 const MEETING_ID_LABEL: &[u8] = b"conclave-v1 meeting-id";
