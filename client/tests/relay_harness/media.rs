@@ -51,6 +51,7 @@ pub struct PartyLog {
 
 enum Cmd {
     Leave,
+    Remove(String),
     Stop,
 }
 
@@ -86,6 +87,11 @@ impl Party {
                             l.lock().unwrap().warnings.push(format!("leave: {e}"));
                         }
                     }
+                    Ok(Cmd::Remove(device)) => {
+                        if let Err(e) = runner.remove(&device).await {
+                            l.lock().unwrap().warnings.push(format!("remove: {e}"));
+                        }
+                    }
                     Ok(Cmd::Stop) => break,
                     Err(_) => {}
                 }
@@ -113,6 +119,11 @@ impl Party {
     /// Leaves the meeting (the runner's `leave`); the party keeps recording until it ends.
     pub fn leave(&self) {
         let _ = self.cmd.send(Cmd::Leave);
+    }
+
+    /// Removes a participant (the runner's `remove`; initiator only).
+    pub fn remove(&self, device_id: &str) {
+        let _ = self.cmd.send(Cmd::Remove(device_id.to_string()));
     }
 
     /// Stops the party (taking its final statistics) and waits for its task.
@@ -225,4 +236,98 @@ pub fn reassemble(captured: &[Captured]) -> Vec<SealedFrame> {
         }
     }
     out
+}
+
+/// A three-party meeting started through the SDK: Alice (the initiator, index 0) called
+/// Bob and Carol; each runs a [`MeetingRunner`] through its own capturing proxy.
+pub struct Three {
+    pub meeting_id: String,
+    pub parties: [Party; 3],
+    pub proxies: [super::udp_proxy::UdpProxy; 3],
+    /// Each party's epoch-0 keys (copies).
+    pub keys: [conclave_client::meeting::EpochKeys; 3],
+}
+
+fn invite_keys(got: &[conclave_client::api::Received]) -> conclave_client::meeting::EpochKeys {
+    use conclave_client::api::Received;
+    use conclave_client::container::Payload;
+    got.iter()
+        .find_map(|r| match r {
+            Received::Opened(d) => match &d.opened.payload {
+                Payload::Invite(k) => Some(k.to_keys().expect("invite keys")),
+                _ => None,
+            },
+            Received::Refused(r) => panic!("refused: {}", r.error),
+        })
+        .expect("an invite")
+}
+
+/// Starts [`Three`]: `sources(i)` gives party `i`'s sources; frames are delivered and
+/// looked at for `marker`.
+pub async fn start_three(
+    relay: &super::Relay,
+    root: &std::path::Path,
+    sources: impl Fn(usize) -> Vec<conclave_client::media::Source>,
+    marker: &'static [u8],
+) -> Three {
+    use conclave_client::api::membership::copy_keys;
+    use conclave_client::api::{MeetingOptions, Role};
+    use conclave_client::container::CallType;
+    let mut a = super::user(relay, root, "alice", 1, 20).await.remove(0);
+    let mut b = super::user(relay, root, "bob", 1, 20).await.remove(0);
+    let mut c = super::user(relay, root, "carol", 1, 20).await.remove(0);
+    let inv = a
+        .call(
+            &[b.user_hash().to_string(), c.user_hash().to_string()],
+            CallType::Video,
+        )
+        .await
+        .expect("call");
+    let meeting_id = inv.meeting_id.to_hex();
+    let kb = invite_keys(&b.receive().await.expect("bob's inbox"));
+    let kc = invite_keys(&c.receive().await.expect("carol's inbox"));
+    let keys = [
+        copy_keys(&inv.keys).unwrap(),
+        copy_keys(&kb).unwrap(),
+        copy_keys(&kc).unwrap(),
+    ];
+    let relay_media = media_address(&a, &meeting_id).await;
+    let proxies = [
+        super::udp_proxy::UdpProxy::start(relay_media).await,
+        super::udp_proxy::UdpProxy::start(relay_media).await,
+        super::udp_proxy::UdpProxy::start(relay_media).await,
+    ];
+    let options = |i: usize| MeetingOptions {
+        media_address: Some(proxies[i].addr),
+        sources: sources(i),
+        deliver_frames: true,
+        ..MeetingOptions::default()
+    };
+    let member = Role::Member {
+        initiator_device: a.device_id().to_string(),
+        initiator_user: Some(a.user_hash().to_string()),
+    };
+    let initiator = Role::Initiator {
+        members: inv.members.clone(),
+        call_type: CallType::Video,
+    };
+    let ra = MeetingRunner::start(a, inv.keys, initiator, options(0))
+        .await
+        .expect("alice starts");
+    let rb = MeetingRunner::start(b, kb, member.clone(), options(1))
+        .await
+        .expect("bob starts");
+    let rc = MeetingRunner::start(c, kc, member, options(2))
+        .await
+        .expect("carol starts");
+    Three {
+        meeting_id,
+        parties: [
+            Party::spawn("alice", ra, marker),
+            Party::spawn("bob", rb, marker),
+            Party::spawn("carol", rc, marker),
+        ],
+        proxies,
+        keys,
+    }
 }
