@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use conclave_client::api::membership::Departure;
-use conclave_client::api::{Account, MeetingEvent, MeetingRunner, Next};
+use conclave_client::api::{Account, MeetingEvent, MeetingRunner, Next, SessionEvent};
 use conclave_client::identity::fingerprint;
 use conclave_client::media::{
     AudioConfig, AudioSource, FileSource, MediaEvent, MediaStats, SessionEnd, Source, VideoConfig,
@@ -21,7 +21,7 @@ use conclave_client::media::{
 use conclave_client::meeting::EpochKeys;
 use serde_json::{Value, json};
 
-use crate::display::{emit, short};
+use crate::display::{emit, received, short};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -112,6 +112,8 @@ pub struct Show<'a> {
     pub out: Option<&'a Path>,
     /// Names of the participants, by device id (username or short fingerprint).
     pub names: BTreeMap<String, String>,
+    /// The account directory: messages that arrive meanwhile are remembered there.
+    pub dir: &'a Path,
 }
 
 /// Names for the roster's devices: this account's username for its own device, a
@@ -386,6 +388,23 @@ fn describe(
             json!({"event": "meeting_ended", "meeting_id": runner.meeting_id()}),
             "[ended] the initiator ended the meeting".into(),
         ),
+        MeetingEvent::Other(SessionEvent::Message(r)) => {
+            // Something else arrived (a text, an invitation to another meeting): shown and
+            // remembered as `listen` would.
+            match Account::load(show.dir) {
+                Ok(mut account) => {
+                    crate::online::remember(&mut account, &r, runner.session().now_ms());
+                    if let Err(e) = account.save(show.dir) {
+                        *outcome = Err(e.into());
+                    }
+                    received(&account, &r, &show.dir.display().to_string())
+                }
+                Err(e) => {
+                    *outcome = Err(e.into());
+                    return None;
+                }
+            }
+        }
         MeetingEvent::Other(_) => return None,
         MeetingEvent::Warning(w) => {
             let w = w.replace('\n', " ");

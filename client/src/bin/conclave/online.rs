@@ -306,6 +306,7 @@ async fn call(
         duration: media.duration.map(std::time::Duration::from_secs),
         out: media.out.as_deref(),
         names: names(&o.account, &inv.keys, p.as_ref()),
+        dir,
     };
     let role = Role::Initiator {
         members: inv.members.clone(),
@@ -333,7 +334,7 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// Remembers an opened invitation in the account.
-fn remember(account: &mut Account, r: &Received, now: u64) {
+pub(crate) fn remember(account: &mut Account, r: &Received, now: u64) {
     let Received::Opened(d) = r else { return };
     if let Payload::Rekey(k) = &d.opened.payload {
         // The invitation's keys follow the initiator's rekeys, so that `accept` joins in
@@ -672,6 +673,7 @@ async fn accept_with_media(
         duration: media.duration.map(std::time::Duration::from_secs),
         out: media.out.as_deref(),
         names: names(&o.account, &keys, p.as_ref()),
+        dir,
     };
     let role = Role::Member {
         initiator_device: invite.initiator_device.clone(),
