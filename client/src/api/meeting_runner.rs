@@ -559,3 +559,51 @@ async fn next_push(push: &mut Option<PushStream>) -> Option<SdkResult<super::typ
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::types::{MediaEndpoint, MediaSession};
+
+    fn ticket(key: &str, worker: u32, transport: &str) -> JoinTicket {
+        JoinTicket {
+            meeting_id: "ab".repeat(32),
+            media: MediaEndpoint {
+                transport: transport.into(),
+                address: "127.0.0.1:7000".into(),
+                worker,
+            },
+            session: MediaSession {
+                id: "cd".repeat(16),
+                key: key.into(),
+                expires_ms: 42,
+            },
+        }
+    }
+
+    #[test]
+    fn join_tickets_decode_into_media_tickets_and_bad_ones_are_refused() {
+        let key = conclave_wire::b64::encode(&[7u8; 32]);
+        let to: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let t = media_ticket(&ticket(&key, 3, "native"), &[1; 16], to).unwrap();
+        assert_eq!(t.address, to, "the override wins");
+        assert_eq!(t.worker, 3);
+        assert_eq!(t.session_id, [0xcd; 16]);
+        assert_eq!(t.session_key, [7; 32]);
+        assert_eq!(t.meeting_id, [0xab; 32]);
+        assert_eq!(t.device_id, [1; 16]);
+        assert_eq!(t.expires_ms, 42);
+        let short = conclave_wire::b64::encode(&[7u8; 31]);
+        for bad in [
+            ticket(&short, 0, "native"),
+            ticket("not base64!", 0, "native"),
+            ticket(&key, 256, "native"),
+            ticket(&key, 0, "webrtc"),
+        ] {
+            assert!(media_ticket(&bad, &[1; 16], to).is_err());
+        }
+        let mut odd = ticket(&key, 0, "native");
+        odd.session.id = "xyz".into();
+        assert!(media_ticket(&odd, &[1; 16], to).is_err());
+    }
+}

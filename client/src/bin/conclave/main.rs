@@ -256,8 +256,45 @@ pub(crate) enum CallKind {
     Video,
 }
 
+/// Parses the command line; a usage error is one line (clap's own is several), help and
+/// version are printed as usual.
+fn parse() -> Result<Cli, ExitCode> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                return Err(ExitCode::from(if e.use_stderr() { 2 } else { 0 }));
+            }
+            let rendered = e.render().to_string();
+            let mut parts = rendered
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more"))
+                .map(|l| l.strip_prefix("error: ").unwrap_or(l).to_string());
+            let mut msg = parts.next().unwrap_or_else(|| "invalid arguments".into());
+            // Missing arguments are listed on the following lines.
+            let rest: Vec<String> = parts.filter(|l| !l.starts_with("tip:")).collect();
+            if !rest.is_empty() {
+                msg = format!("{msg} {}", rest.join(", "));
+            }
+            eprintln!("conclave: error: {msg} (see conclave --help)");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let result = if online::is_online(&cli.command) {
         online::run(cli)
     } else {
