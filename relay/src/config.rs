@@ -14,8 +14,16 @@
 //! max_container_bytes = 1310720
 //! prekey_low_water = 10
 //!
-//! [media]
-//! address = "127.0.0.1:7000"            # announced in join tickets
+//! [media]                               # the native datagram transport (docs/PROTOCOL.md §11)
+//! bind = "127.0.0.1:7000"               # worker i listens on port + i (port 0: any free ports)
+//! address = "relay.example.com:7000"    # announced in join tickets (worker i: port + i);
+//!                                       #   default: the bound addresses
+//! workers = 4                           # worker threads, each with its own socket; default: cores
+//! sendmmsg = true                       # batched egress (false: one send per datagram)
+//! gso = true                            # UDP segmentation offload for full-size fragments
+//! keepalive_ms = 1000                   # told to clients in JOIN_ACK
+//! timeout_ms = 10000                    # a silent session is closed after this long
+//! max_sessions_per_worker = 10000
 //!
 //! [tls]                                 # HTTPS; on by default off loopback
 //! cert = "/etc/conclave/cert.pem"       # with key; without both, a self-signed certificate
@@ -91,19 +99,115 @@ impl Default for Limits {
     }
 }
 
-/// The media plane, as announced in join tickets.
+/// The media plane: the native datagram transport's workers.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MediaConfig {
-    /// The address clients send media to.
-    pub address: String,
+    /// Where worker 0 listens; worker `i` listens on port + `i` (port 0: any free ports).
+    pub bind: SocketAddr,
+    /// The address clients send media to, as `host:port`, announced in join tickets
+    /// (worker `i`: port + `i`; port 0: the bound ports). Default: the bound addresses.
+    pub address: Option<String>,
+    /// Worker threads, each with its own socket. Default: the available cores.
+    pub workers: Option<usize>,
+    /// Batched egress with `sendmmsg` (false: one `send_to` per datagram).
+    pub sendmmsg: bool,
+    /// UDP segmentation offload for consecutive full-size fragments.
+    pub gso: bool,
+    /// The keep-alive interval told to clients.
+    pub keepalive_ms: u32,
+    /// A session not heard from for this long is closed.
+    pub timeout_ms: u32,
+    /// Sessions a worker holds at most; further joins are refused (relay full).
+    pub max_sessions_per_worker: usize,
 }
 
 impl Default for MediaConfig {
     fn default() -> Self {
         MediaConfig {
-            address: "127.0.0.1:7000".to_string(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 7000)),
+            address: None,
+            workers: None,
+            sendmmsg: true,
+            gso: true,
+            keepalive_ms: 1000,
+            timeout_ms: 10_000,
+            max_sessions_per_worker: 10_000,
         }
+    }
+}
+
+/// The most workers a relay runs (the worker index is one byte on the wire).
+pub const MAX_MEDIA_WORKERS: usize = 64;
+
+impl MediaConfig {
+    /// The number of workers: configured, else the available cores.
+    pub fn worker_count(&self) -> usize {
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(MAX_MEDIA_WORKERS)
+        })
+    }
+
+    /// The advertised `(host, port)`, if configured.
+    pub fn advertised(&self) -> Result<Option<(String, u16)>, String> {
+        let Some(a) = &self.address else {
+            return Ok(None);
+        };
+        let (host, port) = a
+            .rsplit_once(':')
+            .ok_or_else(|| format!("media.address {a:?} must be host:port"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("media.address {a:?}: the port must be 0..=65535"))?;
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            return Err(format!("media.address {a:?} must be host:port"));
+        }
+        Ok(Some((host.to_string(), port)))
+    }
+
+    /// Checks values serde cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        let n = self.worker_count();
+        if n == 0 || n > MAX_MEDIA_WORKERS {
+            return Err(format!("media.workers must be 1..={MAX_MEDIA_WORKERS}"));
+        }
+        let last = usize::from(self.bind.port()) + n - 1;
+        if self.bind.port() != 0 && last > usize::from(u16::MAX) {
+            return Err(format!(
+                "media.bind port {} + {n} workers exceeds 65535",
+                self.bind.port()
+            ));
+        }
+        match self.advertised()? {
+            Some((_, port)) if port != 0 && usize::from(port) + n - 1 > usize::from(u16::MAX) => {
+                return Err(format!(
+                    "media.address port {port} + {n} workers exceeds 65535"
+                ));
+            }
+            None if self.bind.ip().is_unspecified() => {
+                return Err(format!(
+                    "media.address is required when media.bind ({}) is a wildcard address",
+                    self.bind
+                ));
+            }
+            _ => {}
+        }
+        if self.keepalive_ms < 100 || self.keepalive_ms > 60_000 {
+            return Err("media.keepalive_ms must be 100..=60000".into());
+        }
+        if self.timeout_ms < 2 * self.keepalive_ms || self.timeout_ms > 600_000 {
+            return Err(
+                "media.timeout_ms must be at least twice media.keepalive_ms and at most 600000"
+                    .into(),
+            );
+        }
+        if self.max_sessions_per_worker == 0 || self.max_sessions_per_worker > 1_000_000 {
+            return Err("media.max_sessions_per_worker must be 1..=1000000".into());
+        }
+        Ok(())
     }
 }
 
@@ -264,7 +368,7 @@ impl RelayConfig {
         if l.max_container_bytes < 1024 {
             return Err("limits.max_container_bytes must be at least 1024".into());
         }
-        Ok(())
+        self.media.validate()
     }
 }
 
@@ -306,6 +410,39 @@ mod tests {
         assert_eq!(c.plugins.storage.plugin, "sqlite");
         assert_eq!(c.plugins.notification.len(), 2);
         assert_eq!(c.plugins.notification[1].config_json(), "{}");
+    }
+
+    #[test]
+    fn media_defaults_and_validation() {
+        let c = RelayConfig::default();
+        assert_eq!(c.media.bind, SocketAddr::from(([127, 0, 0, 1], 7000)));
+        assert!(c.media.sendmmsg && c.media.gso);
+        assert!(c.media.worker_count() >= 1);
+        c.validate().unwrap();
+        let c = RelayConfig::from_toml(
+            "[media]\nbind = \"0.0.0.0:7000\"\naddress = \"relay.example.com:7000\"\nworkers = 3\nsendmmsg = false\ngso = false\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(
+            c.media.advertised().unwrap(),
+            Some(("relay.example.com".to_string(), 7000))
+        );
+        for (bad, word) in [
+            ("bind = \"0.0.0.0:7000\"", "media.address"),
+            ("workers = 0", "media.workers"),
+            ("workers = 65", "media.workers"),
+            ("bind = \"127.0.0.1:65535\"\nworkers = 2", "media.bind"),
+            ("address = \"nohost\"", "media.address"),
+            ("address = \"h:99999\"", "media.address"),
+            ("keepalive_ms = 5", "media.keepalive_ms"),
+            ("timeout_ms = 1500", "media.timeout_ms"),
+            ("max_sessions_per_worker = 0", "media.max_sessions"),
+        ] {
+            let c = RelayConfig::from_toml(&format!("[media]\n{bad}\n")).unwrap();
+            let e = c.validate().unwrap_err();
+            assert!(e.contains(word) && !e.contains('\n'), "{bad}: {e}");
+        }
     }
 
     #[test]

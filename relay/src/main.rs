@@ -21,6 +21,10 @@ struct Cli {
     /// Listen on this address instead of the configured one.
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
+    /// Bind the media workers here instead of the configured `media.bind` (port 0: any
+    /// free ports, announced in join tickets).
+    #[arg(long)]
+    media_bind: Option<std::net::SocketAddr>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -66,6 +70,9 @@ fn run(cli: Cli) -> Result<(), String> {
         if let Some(listen) = cli.listen {
             config.listen = listen;
         }
+        if let Some(bind) = cli.media_bind {
+            config.media.bind = bind;
+        }
         tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
@@ -94,6 +101,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::CheckConfig { config } => {
             let cfg = load_config(config.as_ref().or(cli.config.as_ref()))?;
+            cfg.validate()?;
             let started = plugins::start(&cfg).map_err(|e| e.to_string())?;
             println!(
                 "auth: {} {}",
@@ -108,6 +116,14 @@ fn run(cli: Cli) -> Result<(), String> {
             for n in &started.notifiers {
                 println!("notification: {} {}", n.info().name, n.info().version);
             }
+            let m = &cfg.media;
+            println!(
+                "media: bind {} workers {} sendmmsg {} gso {}",
+                m.bind,
+                m.worker_count(),
+                m.sendmmsg,
+                m.gso
+            );
             Ok(())
         }
     }

@@ -1,12 +1,14 @@
 //! Running the relay: plugins, secrets, the control plane on its listener, background tasks,
 //! graceful shutdown.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 
 use crate::config::RelayConfig;
 use crate::control::{self, Secrets, state::Settings};
+use crate::media::native::MediaPlane;
 use crate::plugins;
 
 /// Starts everything and serves until Ctrl-C or SIGTERM. Start-up failures are one line.
@@ -42,10 +44,10 @@ pub async fn run(config: RelayConfig) -> Result<(), String> {
         prekey_low_water: config.limits.prekey_low_water,
         bundle_burst: f64::from(config.limits.bundle_burst),
         bundle_per_second: config.limits.bundle_per_second,
-        media_address: config.media.address.clone(),
         ticket_ttl_ms: 12 * 3600 * 1000,
     };
-    let state = control::state(started, settings)?;
+    let media = Arc::new(MediaPlane::start(&config.media, secrets.ticket_secret)?);
+    let state = control::state(started, settings, media.clone())?;
     let std_listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| format!("{}: {e}", config.listen))?;
     std_listener
@@ -80,6 +82,13 @@ pub async fn run(config: RelayConfig) -> Result<(), String> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    println!(
+        "  media        udp {}  ({} workers, sendmmsg {}, gso {})",
+        media.addresses().join(" "),
+        media.addresses().len(),
+        on_off(config.media.sendmmsg),
+        on_off(media.gso()),
+    );
     println!("  data         {}", config.data_dir.display());
     let app = control::router(state.clone());
     match tls {
@@ -108,10 +117,16 @@ pub async fn run(config: RelayConfig) -> Result<(), String> {
                 .map_err(|e| format!("server: {e}"))?;
         }
     }
+    // The workers tell every session CLOSED(5) and stop.
+    let _ = tokio::task::spawn_blocking(move || media.shutdown()).await;
     for n in &state.plugins.notifiers {
         let _ = n.flush(2000);
     }
     Ok(())
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
 }
 
 async fn shutdown() {

@@ -34,6 +34,7 @@ fn metrics_are_pushed_to_the_otlp_collector() {
         .port();
     let mut relay = Command::new(env!("CARGO_BIN_EXE_conclave-relay"))
         .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--media-bind", "127.0.0.1:0"])
         .env(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             format!("http://{collector_addr}"),

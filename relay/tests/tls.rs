@@ -34,6 +34,8 @@ fn start(dir: &Path, config: &str, port: u16) -> Relay {
             "relay.toml",
             "--listen",
             &format!("127.0.0.1:{port}"),
+            "--media-bind",
+            "127.0.0.1:0",
         ])
         .current_dir(dir)
         .stdout(Stdio::null())

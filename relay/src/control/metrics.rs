@@ -15,6 +15,7 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use prometheus::{Encoder, TextEncoder};
 
 use super::state::SharedState;
+use crate::media::native::{Drop as MediaDrop, MediaStats};
 
 /// The relay's instruments.
 pub struct Metrics {
@@ -38,7 +39,8 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Result<Self, String> {
+    /// The instruments; with `media`, also the media plane's (read at each collection).
+    pub fn new(media: Option<Arc<MediaStats>>) -> Result<Self, String> {
         let registry = prometheus::Registry::new();
         let exporter = opentelemetry_prometheus::exporter()
             .with_registry(registry.clone())
@@ -59,6 +61,9 @@ impl Metrics {
         }
         let provider = builder.build();
         let meter = provider.meter("conclave-relay");
+        if let Some(media) = media {
+            register_media(&meter, media);
+        }
         let containers_now = Arc::new(AtomicU64::new(0));
         let connected_now = Arc::new(AtomicU64::new(0));
         let c = containers_now.clone();
@@ -129,6 +134,84 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// The media plane's instruments: observable counters and gauges over the workers' shared
+/// counters (labels: drop reasons only).
+fn register_media(meter: &opentelemetry::metrics::Meter, media: Arc<MediaStats>) {
+    type Pick = fn(&crate::media::native::Totals) -> u64;
+    let counters: [(&'static str, &'static str, Pick); 4] = [
+        (
+            "conclave_media_datagrams_in",
+            "Media datagrams received",
+            |t| t.counters.datagrams_in,
+        ),
+        ("conclave_media_bytes_in", "Media bytes received", |t| {
+            t.counters.bytes_in
+        }),
+        (
+            "conclave_media_datagrams_out",
+            "Media datagrams sent",
+            |t| t.counters.datagrams_out,
+        ),
+        ("conclave_media_bytes_out", "Media bytes sent", |t| {
+            t.counters.bytes_out
+        }),
+    ];
+    for (name, description, pick) in counters {
+        let m = media.clone();
+        meter
+            .u64_observable_counter(name)
+            .with_description(description)
+            .with_callback(move |o| o.observe(pick(&m.totals()), &[]))
+            .build();
+    }
+    let m = media.clone();
+    meter
+        .u64_observable_counter("conclave_media_dropped")
+        .with_description("Media datagrams dropped, by reason")
+        .with_callback(move |o| {
+            let t = m.totals();
+            for reason in MediaDrop::ALL {
+                o.observe(
+                    t.counters.dropped(reason),
+                    &[KeyValue::new("reason", reason.as_str())],
+                );
+            }
+        })
+        .build();
+    let events: [(&'static str, &'static str, Pick); 3] = [
+        ("conclave_media_joins", "Media sessions joined", |t| {
+            t.counters.joins
+        }),
+        (
+            "conclave_media_join_rejects",
+            "Valid tickets refused",
+            |t| t.counters.rejects,
+        ),
+        ("conclave_media_closes", "Media sessions closed", |t| {
+            t.counters.closes
+        }),
+    ];
+    for (name, description, pick) in events {
+        let m = media.clone();
+        meter
+            .u64_observable_counter(name)
+            .with_description(description)
+            .with_callback(move |o| o.observe(pick(&m.totals()), &[]))
+            .build();
+    }
+    let m = media.clone();
+    meter
+        .u64_observable_gauge("conclave_media_sessions")
+        .with_description("Media sessions open")
+        .with_callback(move |o| o.observe(m.totals().sessions, &[]))
+        .build();
+    meter
+        .u64_observable_gauge("conclave_media_meetings")
+        .with_description("Meetings with media sessions")
+        .with_callback(move |o| o.observe(media.totals().meetings, &[]))
+        .build();
 }
 
 /// Middleware: counts requests and records their latency by route template.

@@ -70,13 +70,15 @@ pub fn router(state: SharedState) -> Router {
 pub fn state(
     plugins: crate::plugins::Plugins,
     settings: state::Settings,
+    media: Arc<crate::media::native::MediaPlane>,
 ) -> Result<SharedState, String> {
     Ok(Arc::new(AppState {
         plugins,
         settings,
         push: Default::default(),
         limiter: Default::default(),
-        metrics: metrics::Metrics::new()?,
+        metrics: metrics::Metrics::new(Some(media.stats()))?,
+        media,
     }))
 }
 

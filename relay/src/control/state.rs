@@ -1,4 +1,5 @@
-//! What every handler shares: the plugins, settings, the push hub and the rate limiter.
+//! What every handler shares: the plugins, settings, the push hub, the rate limiter and the
+//! media plane.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -26,8 +27,6 @@ pub struct Settings {
     /// Bundle fetches per principal: burst and refill per second.
     pub bundle_burst: f64,
     pub bundle_per_second: f64,
-    /// Where the media plane listens, as told in join tickets.
-    pub media_address: String,
     /// How long a join ticket's session is valid.
     pub ticket_ttl_ms: u64,
 }
@@ -119,6 +118,8 @@ pub struct AppState {
     pub push: PushHub,
     pub limiter: RateLimiter,
     pub metrics: super::metrics::Metrics,
+    /// The media plane's workers: join tickets and membership events go there.
+    pub media: Arc<crate::media::native::MediaPlane>,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -5,3 +5,5 @@
 //!   epochs.
 
 pub mod router;
+
+pub mod native;

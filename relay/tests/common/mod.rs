@@ -55,3 +55,4 @@ pub fn libz() -> PathBuf {
     }
     panic!("libz.so.1 not found on this system");
 }
+pub mod media;

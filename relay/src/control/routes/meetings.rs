@@ -10,7 +10,7 @@ use conclave_plugin_api::auth::Action;
 use conclave_plugin_api::notify::EventKind;
 use conclave_plugin_api::storage::{MeetingRecord, MemberRecord, MemberState};
 use conclave_wire::b64;
-use hmac::{KeyInit, Mac};
+use conclave_wire::media::CloseReason;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -185,21 +185,76 @@ pub async fn set_member(
         }));
     }
     let storage = s.plugins.storage.clone();
-    blocking(move || {
+    let (mid, dev) = (meeting_id.clone(), target.clone());
+    let members = blocking(move || {
+        // A removed device cannot undo its removal by recording itself joined.
+        let removed = storage
+            .list_members(&mid)?
+            .iter()
+            .any(|x| x.device_id.as_str() == dev && x.state == MemberState::Removed);
+        if removed && state == MemberState::Joined {
+            return Err(PluginError::denied(
+                "the device was removed from this meeting",
+            ));
+        }
         storage.set_member(
-            &meeting_id,
+            &mid,
             &MemberRecord {
-                device_id: target.into(),
+                device_id: dev.into(),
                 state,
                 updated_ms: now_ms(),
             },
-        )
+        )?;
+        storage.list_members(&mid)
     })
     .await?;
+    let close = match state {
+        MemberState::Left => Some(CloseReason::Left),
+        MemberState::Removed => Some(CloseReason::Removed),
+        _ => None,
+    };
+    if let Some(reason) = close {
+        s.media.member_gone(
+            id_bytes(&meeting_id)?,
+            Some(id_bytes(&target)?),
+            reason,
+            now_ms().saturating_add(s.settings.ticket_ttl_ms),
+        );
+    }
+    if matches!(
+        state,
+        MemberState::Left | MemberState::Removed | MemberState::Rejected
+    ) {
+        let msg = json!({
+            "type": "member",
+            "meeting_id": meeting_id,
+            "device_id": target,
+            "state": state_name(state),
+        })
+        .to_string();
+        let initiator = meeting.initiator_device.as_str();
+        let mut recipients: Vec<&str> = members
+            .iter()
+            .filter(|m| m.state == MemberState::Joined)
+            .map(|m| m.device_id.as_str())
+            .chain(std::iter::once(initiator))
+            .filter(|d| *d != target)
+            .collect();
+        recipients.sort_unstable();
+        recipients.dedup();
+        for d in recipients {
+            s.push.send(d, &msg);
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
-type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+/// A hex id (already validated) as bytes.
+fn id_bytes<const N: usize>(hex_id: &str) -> ApiResult<[u8; N]> {
+    let mut out = [0u8; N];
+    hex::decode_to_slice(hex_id, &mut out).map_err(|_| ApiError::bad_request("malformed id"))?;
+    Ok(out)
+}
 
 pub async fn join(
     State(s): State<SharedState>,
@@ -224,6 +279,15 @@ pub async fn join(
         if m.ended_ms.is_some() {
             return Err(PluginError::conflict("the meeting has ended"));
         }
+        let removed = storage
+            .list_members(&mid)?
+            .iter()
+            .any(|x| x.device_id.as_str() == dev && x.state == MemberState::Removed);
+        if removed {
+            return Err(PluginError::denied(
+                "the device was removed from this meeting",
+            ));
+        }
         storage.set_member(
             &mid,
             &MemberRecord {
@@ -234,23 +298,19 @@ pub async fn join(
         )
     })
     .await?;
-    let mut session_id = [0u8; 16];
-    getrandom::fill(&mut session_id)
-        .map_err(|_| ApiError::internal("random number generator failed"))?;
     let expires_ms = now_ms().saturating_add(s.settings.ticket_ttl_ms);
-    // The media plane recomputes the session key from the ticket's fields and its secret.
-    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&s.settings.ticket_secret)
-        .map_err(|_| ApiError::internal("ticket key"))?;
-    mac.update(b"conclave-v1 media-session");
-    mac.update(meeting_id.as_bytes());
-    mac.update(device.as_bytes());
-    mac.update(&session_id);
-    mac.update(&expires_ms.to_be_bytes());
-    let key = mac.finalize().into_bytes();
+    let ticket = s
+        .media
+        .ticket(id_bytes(&meeting_id)?, id_bytes(&device)?, expires_ms)
+        .map_err(ApiError::internal)?;
     Ok(Json(json!({
         "meeting_id": meeting_id,
-        "media": {"transport": "native", "address": s.settings.media_address, "worker": 0},
-        "session": {"id": hex::encode(session_id), "key": b64::encode(&key), "expires_ms": expires_ms},
+        "media": {"transport": "native", "address": ticket.address, "worker": ticket.join.worker},
+        "session": {
+            "id": hex::encode(ticket.join.session_id),
+            "key": b64::encode(&ticket.key),
+            "expires_ms": expires_ms,
+        },
     })))
 }
 
@@ -274,6 +334,12 @@ pub async fn end(
     let storage = s.plugins.storage.clone();
     let mid = meeting_id.clone();
     blocking(move || storage.end_meeting(&mid, now_ms())).await?;
+    s.media.member_gone(
+        id_bytes(&meeting_id)?,
+        None,
+        CloseReason::MeetingEnded,
+        now_ms().saturating_add(s.settings.ticket_ttl_ms),
+    );
     let msg = json!({"type": "meeting_ended", "meeting_id": meeting_id}).to_string();
     for member in &members {
         s.push.send(member.device_id.as_str(), &msg);

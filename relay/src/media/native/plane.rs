@@ -1,0 +1,268 @@
+//! The media plane as the rest of the relay sees it: starts one worker thread per
+//! configured worker (each with its own socket), issues join tickets for the meeting's
+//! worker, forwards the control plane's membership events to that worker, and stops the
+//! workers with the server.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use conclave_wire::media::{CloseReason, Join};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::command::Command;
+use super::core::{CoreConfig, WorkerCore};
+use super::egress::EgressConfig;
+use super::pins::{MeetingBytes, Pins};
+use super::stats::MediaStats;
+use super::sys::gso_supported;
+use super::table::TableConfig;
+use super::ticket::session_key;
+use super::worker::Worker;
+use crate::config::MediaConfig;
+use crate::media::router::RouterConfig;
+
+/// Socket buffer sizes asked for (the kernel may grant less).
+const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+
+/// A join ticket (docs/PROTOCOL.md §11.1).
+#[derive(Debug, Clone)]
+pub struct Ticket {
+    /// The fields a `JOIN` carries.
+    pub join: Join,
+    pub key: [u8; 32],
+    /// The UDP address of the meeting's worker, as announced.
+    pub address: String,
+}
+
+struct WorkerHandle {
+    address: String,
+    local: SocketAddr,
+    commands: Mutex<Sender<Command>>,
+}
+
+/// The running media plane.
+pub struct MediaPlane {
+    workers: Vec<WorkerHandle>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    pins: Arc<Pins>,
+    stats: Arc<MediaStats>,
+    stop: Arc<AtomicBool>,
+    ticket_secret: [u8; 32],
+    gso: bool,
+}
+
+impl std::fmt::Debug for MediaPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaPlane")
+            .field("workers", &self.local_addrs())
+            .finish()
+    }
+}
+
+fn bind(addr: SocketAddr) -> Result<UdpSocket, String> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
+        .map_err(|e| format!("media socket: {e}"))?;
+    // Larger buffers absorb fan-out bursts; a smaller grant is not an error.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    socket
+        .bind(&addr.into())
+        .map_err(|e| format!("media.bind {addr}: {e}"))?;
+    Ok(socket.into())
+}
+
+impl MediaPlane {
+    /// Binds every worker's socket and starts the workers. Errors are one line.
+    pub fn start(config: &MediaConfig, ticket_secret: [u8; 32]) -> Result<MediaPlane, String> {
+        Self::start_with(config, ticket_secret, RouterConfig::default())
+    }
+
+    /// [`Self::start`] with a router configuration.
+    pub fn start_with(
+        config: &MediaConfig,
+        ticket_secret: [u8; 32],
+        router: RouterConfig,
+    ) -> Result<MediaPlane, String> {
+        config.validate()?;
+        let n = config.worker_count();
+        let advertised = config.advertised()?;
+        let pins = Arc::new(Pins::new(n));
+        let stats = Arc::new(MediaStats::new(n));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut sockets = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut addr = config.bind;
+            if addr.port() != 0 {
+                addr.set_port(config.bind.port() + i as u16);
+            }
+            sockets.push(bind(addr)?);
+        }
+        let gso = config.gso && sockets.first().is_some_and(gso_supported);
+        if config.gso && !gso {
+            tracing::warn!("media.gso is on but this kernel has no UDP GSO; sending without it");
+        }
+        let mut workers = Vec::with_capacity(n);
+        let mut threads = Vec::with_capacity(n);
+        for (i, socket) in sockets.into_iter().enumerate() {
+            let local = socket
+                .local_addr()
+                .map_err(|e| format!("media socket: {e}"))?;
+            let address = match &advertised {
+                Some((host, 0)) => format!("{host}:{}", local.port()),
+                Some((host, port)) => format!("{host}:{}", port + i as u16),
+                None => local.to_string(),
+            };
+            let (tx, rx) = channel();
+            let core = WorkerCore::new(
+                CoreConfig {
+                    table: TableConfig {
+                        worker: i as u8,
+                        ticket_secret,
+                        keepalive: Duration::from_millis(u64::from(config.keepalive_ms)),
+                        timeout: Duration::from_millis(u64::from(config.timeout_ms)),
+                        max_sessions: config.max_sessions_per_worker,
+                    },
+                    router: router.clone(),
+                },
+                Some(pins.clone()),
+            );
+            let worker = Worker {
+                index: i as u8,
+                socket,
+                core,
+                commands: rx,
+                stop: stop.clone(),
+                stats: stats.clone(),
+                egress: EgressConfig {
+                    sendmmsg: config.sendmmsg,
+                    gso,
+                },
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("media-worker-{i}"))
+                .spawn(move || worker.run())
+                .map_err(|e| format!("media worker thread: {e}"))?;
+            threads.push(thread);
+            workers.push(WorkerHandle {
+                address,
+                local,
+                commands: Mutex::new(tx),
+            });
+        }
+        Ok(MediaPlane {
+            workers,
+            threads: Mutex::new(threads),
+            pins,
+            stats,
+            stop,
+            ticket_secret,
+            gso,
+        })
+    }
+
+    /// The workers' bound addresses.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.workers.iter().map(|w| w.local).collect()
+    }
+
+    /// The workers' announced addresses.
+    pub fn addresses(&self) -> Vec<String> {
+        self.workers.iter().map(|w| w.address.clone()).collect()
+    }
+
+    /// Is UDP GSO in use?
+    pub fn gso(&self) -> bool {
+        self.gso
+    }
+
+    pub fn stats(&self) -> Arc<MediaStats> {
+        self.stats.clone()
+    }
+
+    /// A fresh ticket for `device` in `meeting`, valid until `expires_ms`, for the
+    /// meeting's worker (pinned to the least-loaded worker at its first join).
+    pub fn ticket(
+        &self,
+        meeting: MeetingBytes,
+        device: [u8; 16],
+        expires_ms: u64,
+    ) -> Result<Ticket, String> {
+        let worker = self.pins.assign(&meeting);
+        let address = self
+            .workers
+            .get(usize::from(worker))
+            .map(|w| w.address.clone())
+            .ok_or_else(|| "no media worker".to_string())?;
+        let mut session_id = [0u8; 16];
+        getrandom::fill(&mut session_id).map_err(|_| "random number generator failed")?;
+        let join = Join {
+            meeting_id: meeting,
+            device_id: device,
+            session_id,
+            expires_ms,
+            worker,
+        };
+        Ok(Ticket {
+            key: session_key(&self.ticket_secret, &join),
+            join,
+            address,
+        })
+    }
+
+    fn send(&self, worker: usize, command: Command) {
+        if let Some(w) = self.workers.get(worker)
+            && let Ok(tx) = w.commands.lock()
+        {
+            let _ = tx.send(command);
+        }
+    }
+
+    /// The control plane recorded `device` (every device: `None`) as gone from `meeting`
+    /// (`Left`, `Removed`) or ended the meeting (`MeetingEnded`): its sessions are closed and
+    /// the tickets issued so far (expiring at or before `expiring_by`) refused.
+    pub fn member_gone(
+        &self,
+        meeting: MeetingBytes,
+        device: Option<[u8; 16]>,
+        reason: CloseReason,
+        expiring_by: u64,
+    ) {
+        let command = Command::Refuse {
+            meeting,
+            device,
+            expiring_by,
+            reason,
+        };
+        // Tickets from before a restart may name any worker: tell all of them when the
+        // meeting is not pinned.
+        match self.pins.get(&meeting) {
+            Some(w) => self.send(usize::from(w), command),
+            None => (0..self.workers.len()).for_each(|w| self.send(w, command)),
+        }
+        if reason == CloseReason::MeetingEnded {
+            self.pins.release(&meeting, None);
+        }
+    }
+
+    /// Stops every worker (each closes its sessions with `CLOSED(5)`) and waits for them.
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let threads = match self.threads.lock() {
+            Ok(mut t) => std::mem::take(&mut *t),
+            Err(_) => return,
+        };
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for MediaPlane {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
