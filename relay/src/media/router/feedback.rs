@@ -143,6 +143,14 @@ impl<D: Copy> Router<D> {
             return;
         };
         let view = p.publisher_view(now, &self.config);
+        if !view.sends_video()
+            && p.fanout
+                .iter()
+                .all(|l| l.current.is_none() && l.target.is_none())
+        {
+            // No video, and no link to reset: nothing to decide (audio-only publishers).
+            return;
+        }
         for link in p.fanout.iter_mut() {
             let Some(sub) = self
                 .scratch
