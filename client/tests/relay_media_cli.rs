@@ -2,9 +2,9 @@
 //! Carol with `--media video --media file:PATH`, they accept with `--media`; every
 //! participant's live summary shows the others' frames decrypted without failure, Bob
 //! writes Alice's file (byte-identical) to `--out`; `conclave leave` from another terminal
-//! ends Carol's session, Alice rekeys once and Bob follows into the new epoch (and again
-//! when Bob's `--duration` ends); `remove` is for the initiator only. Every process is
-//! bounded in time.
+//! ends Carol's session, Alice rekeys once and Bob follows into the new epoch; Ctrl-C
+//! ends Bob's and then Alice's (Alice rekeys again when Bob leaves); `remove` is for the
+//! initiator only. Every process is bounded in time (`--duration`, and killed on drop).
 
 mod relay_harness;
 
@@ -126,6 +126,15 @@ impl Running {
         }
     }
 
+    /// Sends SIGINT (Ctrl-C).
+    fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
     /// Waits (bounded) for the process to exit by itself; it must succeed.
     fn finish(&mut self, secs: u64) {
         let deadline = Instant::now() + Duration::from_secs(secs);
@@ -203,7 +212,7 @@ fn call_accept_media_file_leave_and_rekey_through_the_cli() {
             "--media",
             "file:slides.bin",
             "--duration",
-            "14",
+            "120",
             "bob",
             "carol",
         ],
@@ -234,7 +243,7 @@ fn call_accept_media_file_leave_and_rekey_through_the_cli() {
             "--media",
             "audio",
             "--duration",
-            "9",
+            "120",
             "--out",
             "bob-files",
         ],
@@ -295,12 +304,18 @@ fn call_accept_media_file_leave_and_rekey_through_the_cli() {
     bob.wait_json("epoch 1", 20, |v| {
         v["event"] == "epoch_switched" && v["epoch"] == 1
     });
+    // Ctrl-C ends a running meeting: Bob leaves (Alice rekeys again, to herself alone),
+    // then Alice (the meeting ends).
+    bob.interrupt();
     bob.finish(30);
+    alice.wait_json("the second rekey", 20, |v| {
+        v["event"] == "rekeyed" && v["epoch"] == 2
+    });
+    alice.interrupt();
     alice.finish(30);
 
     // One rekey per departure (Carol's was reported twice: her `leave` container and the
-    // relay's member event); Bob's own departure at the end of his --duration made the
-    // second, to Alice alone.
+    // relay's member event); Bob's departure on Ctrl-C made the second, to Alice alone.
     let a = alice.json();
     let rekeys: Vec<(u64, u64)> = a
         .iter()
@@ -321,7 +336,7 @@ fn call_accept_media_file_leave_and_rekey_through_the_cli() {
         .expect("bob's final summary");
     let from_alice = participant(final_b, "alice");
     assert_eq!(from_alice["failures"], 0, "{final_b}");
-    assert!(from_alice["decrypted"].as_u64().unwrap() > 100, "{final_b}");
+    assert!(from_alice["decrypted"].as_u64().unwrap() > 30, "{final_b}");
     assert_eq!(from_alice["epoch"], 1, "{final_b}");
     assert!(from_alice["latency_p99_ms"].as_f64().is_some(), "{final_b}");
     assert_eq!(participant(final_b, "carol")["failures"], 0);
@@ -331,6 +346,13 @@ fn call_accept_media_file_leave_and_rekey_through_the_cli() {
         .expect("alice's final summary");
     let from_bob = participant(final_a, "bob");
     assert_eq!(from_bob["failures"], 0, "{final_a}");
-    assert!(from_bob["decrypted"].as_u64().unwrap() > 100, "{final_a}");
+    assert!(from_bob["decrypted"].as_u64().unwrap() > 30, "{final_a}");
+    // Late reports of a departure (the `leave` container after the member event, or the
+    // other way round) are not worth a warning.
+    assert!(
+        !a.iter().any(|v| v["event"] == "warning"),
+        "{}",
+        alice.text()
+    );
     assert_eq!(final_a["epoch"], 2);
 }

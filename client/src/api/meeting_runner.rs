@@ -18,6 +18,7 @@ use super::push::PushStream;
 use super::session::{Received, Session, SessionEvent};
 use super::types::JoinTicket;
 use super::{SdkError, SdkResult};
+use crate::ClientError;
 use crate::container::{CallType, Payload};
 use crate::media::{
     MediaClient, MediaClientConfig, MediaEvent, MediaStats, MediaTicket, PipelineConfig, Source,
@@ -394,6 +395,17 @@ impl MeetingRunner {
         let d = match r {
             Received::Opened(d) => d,
             Received::Refused(r) => {
+                // A departed device's late `leave` or `reject` (the relay's member event came
+                // first and the epoch moved on) is expected, not worth a warning.
+                let late = device_from_hex(&r.sender_device)
+                    .is_ok_and(|d| self.membership.has_departed(&d))
+                    && matches!(
+                        r.error,
+                        ClientError::NotAMember | ClientError::StaleEpoch { .. }
+                    );
+                if late {
+                    return;
+                }
                 self.warn(format!(
                     "refused container {} from device {}: {}",
                     r.container_id, r.sender_device, r.error

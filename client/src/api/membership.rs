@@ -197,6 +197,11 @@ impl Membership {
         self.roster.contains(device)
     }
 
+    /// Did this device leave, reject or get removed?
+    pub fn has_departed(&self, device: &DeviceId) -> bool {
+        self.departed.contains(device)
+    }
+
     /// An opened container from `sender` (already through the SDK's replay and epoch
     /// guards). Containers of other meetings and other types give no action.
     pub fn on_container(&mut self, sender: &DeviceId, payload: &Payload) -> Result<Vec<Action>> {

@@ -579,9 +579,11 @@ impl Session {
         self.epochs.record(keys);
     }
 
-    /// Leaves a meeting: records this device as `left` with the relay (which closes its
-    /// media session and tells the others) and, when the initiator's user is known, sends
-    /// a `leave` container at `epoch` to the initiator's device.
+    /// Leaves a meeting: when the initiator's user is known, sends a `leave` container at
+    /// `epoch` to the initiator's device (first, so that the initiator learns it from this
+    /// device's signature), then records this device as `left` with the relay (which
+    /// closes its media session and tells the others). The relay is told even when the
+    /// container could not be sent; then that error is returned.
     pub async fn leave(
         &self,
         meeting_id: &str,
@@ -589,22 +591,23 @@ impl Session {
         initiator: Option<(&str, [u8; 16])>,
     ) -> SdkResult<Option<Sent>> {
         MeetingId::from_hex(meeting_id)?;
+        let told = match initiator {
+            Some((user_hash, device)) if &device != self.identity.device_id() => {
+                let payload = Payload::Leave {
+                    meeting_id: meeting_id.to_string(),
+                    epoch,
+                };
+                Some(
+                    self.send_to_devices(&payload, &[user_hash.to_string()], &[device])
+                        .await,
+                )
+            }
+            _ => None,
+        };
         self.client
             .set_member(meeting_id, &self.device_id, MemberState::Left)
             .await?;
-        let Some((user_hash, device)) = initiator else {
-            return Ok(None);
-        };
-        if &device == self.identity.device_id() {
-            return Ok(None);
-        }
-        let payload = Payload::Leave {
-            meeting_id: meeting_id.to_string(),
-            epoch,
-        };
-        self.send_to_devices(&payload, &[user_hash.to_string()], &[device])
-            .await
-            .map(Some)
+        told.transpose()
     }
 
     /// Removes a device from a meeting this device started: records it as `removed` with
