@@ -2,6 +2,7 @@
 
 mod epoch;
 mod forwarding;
+mod invariants;
 mod keyframes;
 mod layers;
 mod speaker;
