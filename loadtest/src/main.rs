@@ -1,0 +1,356 @@
+//! `conclave-loadtest`: see the crate documentation and docs/BENCHMARKS.md.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use conclave_crypto::CryptoProvider;
+use conclave_loadtest::baseline::{self, BaselineSpec};
+use conclave_loadtest::relay::{self, RelaySettings, RelayUnderTest};
+use conclave_loadtest::report::{self, Machine, Report};
+use conclave_loadtest::run::{self, Live};
+use conclave_loadtest::scenario::{self, Profile, RunSpec};
+use conclave_loadtest::{monitor, plot, slo};
+
+#[derive(Parser)]
+#[command(
+    name = "conclave-loadtest",
+    version,
+    about = "Load-tests many-party end-to-end encrypted conferences against a Conclave relay",
+    long_about = "Load-tests many-party end-to-end encrypted conferences against a Conclave relay: \
+        real identities, invites through the control plane, SFrame-encrypted audio and simulcast \
+        video, scheduled leaves with real rekeys. Reports delivered/expected frames, loss, jitter, \
+        end-to-end latency, time to first decryptable frame after joins and rekeys, rekey \
+        glitches, decrypt failures and the relay's CPU, memory and packet rates, beside the \
+        machine's raw UDP fan-out limit measured in the same run. Traffic stays on loopback."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs one load test (from flags) or a suite (from a scenario file).
+    Run(Box<RunArgs>),
+    /// Measures the machine's raw UDP fan-out limit (sendmmsg on loopback), nothing else.
+    Baseline(BaselineArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Crypto {
+    /// RustCrypto.
+    Software,
+    /// aws-lc-rs with the CPU's AES/SHA instructions.
+    Accel,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// A TOML scenario file with a suite of runs (`[defaults]` and `[[run]]` tables); the
+    /// run flags below are ignored when given.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    #[arg(long, default_value = "run")]
+    name: String,
+    #[arg(long, default_value_t = 1)]
+    meetings: u32,
+    /// Participants per meeting.
+    #[arg(long, default_value_t = 4)]
+    participants: u32,
+    /// Publishers per meeting (default: every participant).
+    #[arg(long)]
+    publishers: Option<u32>,
+    #[arg(long, value_enum, default_value = "audio")]
+    profile: ProfileArg,
+    /// Video layer bitrates in kbit/s, lowest first.
+    #[arg(long, value_delimiter = ',', num_args = 3, default_values_t = [150, 500, 1500])]
+    video_kbps: Vec<u32>,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds between the last join and the measured period.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Joins per second.
+    #[arg(long, default_value_t = 50.0)]
+    ramp: f64,
+    /// Seconds into the measured period at which a participant leaves (a rekey follows);
+    /// repeatable or comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    leave_at: Vec<f64>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// A relay to test (loopback only); by default the tool starts `conclave-relay` itself.
+    #[arg(long)]
+    relay: Option<String>,
+    /// The relay binary to start (default: next to this binary, then PATH).
+    #[arg(long)]
+    relay_bin: Option<PathBuf>,
+    /// Media worker threads of a started relay (default: cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Start the relay with sendmmsg off (one send per datagram).
+    #[arg(long)]
+    no_sendmmsg: bool,
+    /// Start the relay with UDP GSO off.
+    #[arg(long)]
+    no_gso: bool,
+    /// The participants' crypto provider.
+    #[arg(long, value_enum, default_value = "software")]
+    crypto: Crypto,
+    /// Skip the same-run baseline.
+    #[arg(long)]
+    no_baseline: bool,
+    /// Service-level objectives, e.g. 'loss<0.1%,p99<50ms,decrypt_failures=0'; a breach
+    /// makes the exit code 1.
+    #[arg(long)]
+    slo: Option<String>,
+    /// Where report.json, the per-second CSVs and the PNG plots go.
+    #[arg(long, default_value = "loadtest-report")]
+    out: PathBuf,
+    /// No live progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProfileArg {
+    Audio,
+    Video,
+    Mixed,
+}
+
+#[derive(clap::Args)]
+struct BaselineArgs {
+    /// Subscribers per sender.
+    #[arg(long, default_value_t = 100)]
+    fanout: usize,
+    /// Datagram size, bytes.
+    #[arg(long, default_value_t = 1200)]
+    size: usize,
+    /// Sender threads.
+    #[arg(long, default_value_t = 1)]
+    senders: usize,
+    /// Ingress packets per second per sender (default: as fast as possible).
+    #[arg(long)]
+    rate: Option<f64>,
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Print JSON instead of a line of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => run_command(*a),
+        Command::Baseline(a) => baseline_command(a).map(|()| true),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("conclave-loadtest: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn baseline_command(a: BaselineArgs) -> Result<(), String> {
+    if !a.duration.is_finite() || !(0.1..=600.0).contains(&a.duration) {
+        return Err("--duration must be 0.1..=600 seconds".into());
+    }
+    let spec = BaselineSpec {
+        senders: a.senders,
+        fanout: a.fanout,
+        packet_size: a.size,
+        rate_pps: a.rate,
+        duration: Duration::from_secs_f64(a.duration),
+    };
+    let r = baseline::run(&spec).map_err(|e| format!("baseline: {e}"))?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
+        );
+    } else {
+        println!(
+            "baseline: {} sender(s) × {} subscribers, {} B: {:.0} datagrams/s delivered \
+             ({:.0} sent, loss {:.2}%, {:.1} Mbit/s)",
+            a.senders,
+            a.fanout,
+            a.size,
+            r.delivered_pps,
+            r.sent_pps,
+            r.loss * 100.0,
+            r.delivered_bits_per_s / 1e6
+        );
+    }
+    Ok(())
+}
+
+fn spec_from_flags(a: &RunArgs) -> Result<RunSpec, String> {
+    let video_kbps: [u32; 3] = a
+        .video_kbps
+        .clone()
+        .try_into()
+        .map_err(|_| "--video-kbps takes three values".to_string())?;
+    let spec = RunSpec {
+        name: a.name.clone(),
+        meetings: a.meetings,
+        participants: a.participants,
+        publishers: a.publishers.unwrap_or(a.participants),
+        profile: match a.profile {
+            ProfileArg::Audio => Profile::Audio,
+            ProfileArg::Video => Profile::Video,
+            ProfileArg::Mixed => Profile::Mixed,
+        },
+        video_kbps,
+        duration_s: a.duration,
+        warmup_s: a.warmup,
+        ramp_per_s: a.ramp,
+        leave_at_s: a.leave_at.clone(),
+        seed: a.seed,
+    };
+    spec.validate()?;
+    Ok(spec)
+}
+
+fn run_command(a: RunArgs) -> Result<bool, String> {
+    let specs = match &a.scenario {
+        Some(path) => scenario::load(path)?,
+        None => vec![spec_from_flags(&a)?],
+    };
+    let objectives = match &a.slo {
+        Some(s) => slo::parse(s)?,
+        None => Vec::new(),
+    };
+    let provider: Arc<dyn CryptoProvider> = match a.crypto {
+        Crypto::Software => Arc::new(conclave_crypto_software::SoftwareProvider::new()),
+        Crypto::Accel => Arc::new(
+            conclave_crypto_accel::AccelProvider::new()
+                .map_err(|e| format!("accel crypto provider: {e}"))?,
+        ),
+    };
+    let workers = a
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let settings = RelaySettings {
+        workers,
+        sendmmsg: !a.no_sendmmsg,
+        gso: !a.no_gso,
+    };
+    let binary = match &a.relay {
+        Some(_) => None,
+        None => Some(relay::find_binary(a.relay_bin.as_deref())?),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let mut runs = Vec::new();
+    for spec in &specs {
+        // A fresh relay per run, so that runs do not disturb each other.
+        let relay = match (&a.relay, &binary) {
+            (Some(url), _) => RelayUnderTest::external(url)?,
+            (None, Some(bin)) => RelayUnderTest::start(bin, settings.clone())?,
+            (None, None) => unreachable!("a binary is found when no URL is given"),
+        };
+        let live = Arc::new(Live::default());
+        let progress = (!a.quiet).then(|| progress_line(spec, live.clone()));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let sampler = runtime.spawn(monitor::sample_relay(
+            relay.url.clone(),
+            relay.pid(),
+            stop_rx,
+        ));
+        let outcome = runtime.block_on(run::run(&relay.url, spec, provider.clone(), live.clone()));
+        let _ = stop_tx.send(true);
+        let samples = runtime.block_on(sampler).unwrap_or_default();
+        if let Some(p) = progress {
+            p.finish_and_clear();
+        }
+        let outcome = outcome.map_err(|e| format!("run `{}`: {e}", spec.name))?;
+        let settings_used = relay.settings.clone();
+        drop(relay);
+        let baseline = if a.no_baseline {
+            None
+        } else {
+            Some(same_run_baseline(spec, &samples, workers)?)
+        };
+        runs.push(report::summarise(
+            spec,
+            settings_used,
+            &outcome,
+            &samples,
+            baseline,
+            &objectives,
+        ));
+    }
+    let report = Report {
+        schema_version: report::SCHEMA_VERSION,
+        tool: format!("conclave-loadtest {}", env!("CARGO_PKG_VERSION")),
+        machine: Machine::detect(),
+        runs,
+    };
+    report::write(&a.out, &report)?;
+    match plot::write(&a.out, &report) {
+        Ok(_) => {}
+        Err(e) => eprintln!("conclave-loadtest: {e}"),
+    }
+    print!("{}", report::table(&report));
+    println!("report: {}", a.out.join("report.json").display());
+    Ok(report.runs.iter().all(|r| r.slo_passed()))
+}
+
+/// The baseline with the run's fan-out pattern: one sender per busy worker, each packet to
+/// every other participant of a meeting, at the run's mean egress datagram size.
+fn same_run_baseline(
+    spec: &RunSpec,
+    samples: &[monitor::RelaySample],
+    workers: usize,
+) -> Result<baseline::BaselineResult, String> {
+    let (bits, pps) = samples.iter().fold((0.0, 0.0), |(b, p), s| {
+        (b + s.bits_out_per_s, p + s.datagrams_out_per_s)
+    });
+    let size = if pps > 0.0 {
+        ((bits / 8.0 / pps) as usize).clamp(16, 1200)
+    } else {
+        1200
+    };
+    let senders = (spec.meetings as usize).min(workers).max(1);
+    baseline::run(&BaselineSpec {
+        senders,
+        fanout: (spec.participants - 1) as usize,
+        packet_size: size,
+        rate_pps: None,
+        duration: Duration::from_secs(3),
+    })
+    .map_err(|e| format!("baseline: {e}"))
+}
+
+fn progress_line(spec: &RunSpec, live: Arc<Live>) -> indicatif::ProgressBar {
+    let total = u64::from(spec.total_participants());
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let name = spec.name.clone();
+    let b = bar.clone();
+    std::thread::spawn(move || {
+        while !b.is_finished() {
+            b.set_message(format!(
+                "{name}: registered {}/{total}, joined {}/{total}, frames decrypted {}, failures {}",
+                live.registered.load(Ordering::Relaxed),
+                live.joined.load(Ordering::Relaxed),
+                live.frames.load(Ordering::Relaxed),
+                live.failures.load(Ordering::Relaxed),
+            ));
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    });
+    bar
+}
