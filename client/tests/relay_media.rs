@@ -247,6 +247,7 @@ async fn three_parties_exchange_audio_video_and_a_file_and_the_relay_sees_no_pla
             datagrams += captured.len();
         }
         let log = relay.log();
+        assert!(!log.is_empty(), "control: the relay's log is captured");
         let hex_marker = hex::encode(MARKER);
         for needle in [
             String::from_utf8_lossy(MARKER).to_string(),

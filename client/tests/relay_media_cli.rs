@@ -304,6 +304,20 @@ fn call_accept_media_file_leave_and_rekey_through_the_cli() {
     bob.wait_json("epoch 1", 20, |v| {
         v["event"] == "epoch_switched" && v["epoch"] == 1
     });
+    // The initiator may still record Carol as removed (by username): the relay refuses her
+    // tickets from now on; she is already out of the roster, so nothing is rekeyed.
+    let removed: Value = serde_json::from_str(
+        ok(
+            d,
+            &["--json", "remove", "--dir", "alice", &mid[..10], "carol"],
+        )
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(removed["devices"].as_array().unwrap().len(), 1);
+    let e = fails(d, &["accept", "--dir", "carol", &mid, "--media", "audio"]);
+    assert!(e.contains("removed"), "{e}");
+
     // Ctrl-C ends a running meeting: Bob leaves (Alice rekeys again, to herself alone),
     // then Alice (the meeting ends).
     bob.interrupt();
