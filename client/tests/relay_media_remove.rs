@@ -1,7 +1,9 @@
-//! The initiator removes a participant through the real relay: the relay closes the
-//! removed device's media session (`CLOSED(2)`) and refuses it a new join ticket, the
-//! initiator rekeys without it, and the others follow into the new epoch, which the removed
-//! device's old keys cannot open.
+//! Removal and rejection through the real relay. The initiator removes a participant: the
+//! relay closes the removed device's media session (`CLOSED(2)`) and refuses it a new join
+//! ticket, the initiator rekeys without it, and the others follow into the new epoch, which
+//! the removed device's old keys cannot open. An invitee who declines while the others talk
+//! is cut out the same way (one rekey, though the relay's member event and the `reject`
+//! container both report it).
 
 mod relay_harness;
 
@@ -120,6 +122,88 @@ async fn the_initiator_removes_carol_and_rekeys_without_her() {
             }
         }
         assert!(tried >= 20, "{tried} frames of epoch 1");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carol_declines_while_alice_and_bob_talk_and_alice_rekeys_without_her() {
+    use conclave_client::api::{MeetingOptions, MeetingRunner, Received, Role};
+    use conclave_client::container::{CallType, Payload};
+    use relay_harness::media::Party;
+    use relay_harness::user;
+
+    let relay = Relay::start(MEDIA_CONFIG);
+    let root = tempfile::tempdir().unwrap();
+    bounded(120, async {
+        let mut a = user(&relay, root.path(), "alice", 1, 20).await.remove(0);
+        let mut b = user(&relay, root.path(), "bob", 1, 20).await.remove(0);
+        let mut c = user(&relay, root.path(), "carol", 1, 20).await.remove(0);
+        let inv = a
+            .call(
+                &[b.user_hash().to_string(), c.user_hash().to_string()],
+                CallType::Audio,
+            )
+            .await
+            .unwrap();
+        let mid = inv.meeting_id.to_hex();
+        let kb = match b.receive().await.unwrap().remove(0) {
+            Received::Opened(d) => match &d.opened.payload {
+                Payload::Invite(k) => k.to_keys().unwrap(),
+                other => panic!("{other:?}"),
+            },
+            Received::Refused(r) => panic!("{}", r.error),
+        };
+        c.receive().await.unwrap();
+        let options = |i: usize| MeetingOptions {
+            sources: audio(i),
+            deliver_frames: true,
+            ..MeetingOptions::default()
+        };
+        let member = Role::Member {
+            initiator_device: a.device_id().to_string(),
+            initiator_user: Some(a.user_hash().to_string()),
+        };
+        let a_hash = a.user_hash().to_string();
+        let initiator = Role::Initiator {
+            members: inv.members.clone(),
+            call_type: CallType::Audio,
+        };
+        let ra = MeetingRunner::start(a, inv.keys, initiator, options(0))
+            .await
+            .unwrap();
+        let rb = MeetingRunner::start(b, kb, member, options(1))
+            .await
+            .unwrap();
+        let mut parties = [Party::spawn("alice", ra, b""), Party::spawn("bob", rb, b"")];
+        parties[1]
+            .wait_for("alice's frames", 20, |l| l.frames.len() >= 20)
+            .await;
+        // Carol declines: the relay records it (member event) and Alice gets her `reject`.
+        c.reject(&mid, &[a_hash]).await.unwrap();
+        for (p, from) in [(&parties[0], 1u16), (&parties[1], 0u16)] {
+            p.wait_for("epoch 1", 10, |l| {
+                l.frames
+                    .iter()
+                    .any(|f| f.sender_index == from && f.epoch == 1)
+            })
+            .await;
+        }
+        for p in &mut parties {
+            p.stop().await;
+        }
+        let la = parties[0].log.lock().unwrap();
+        let lb = parties[1].log.lock().unwrap();
+        assert_eq!(
+            la.rekeyed.iter().map(|(_, e)| *e).collect::<Vec<_>>(),
+            vec![1]
+        );
+        assert_eq!(
+            lb.rekeyed.iter().map(|(_, e)| *e).collect::<Vec<_>>(),
+            vec![1]
+        );
+        assert_eq!(la.departed, vec![hex::encode(c.identity().device_id())]);
+        assert!(la.warnings.is_empty(), "{:?}", la.warnings);
     })
     .await;
 }
