@@ -589,6 +589,59 @@ mod tests {
     }
 
     #[test]
+    fn mutated_and_random_datagrams_never_forward_nor_panic() {
+        let now = Instant::now();
+        let mut c = core();
+        let mut a = join(&mut c, now, 1, 1, 4001);
+        let _b = join(&mut c, now, 1, 2, 4002);
+        transmits(&mut c);
+        let genuine: Vec<Vec<u8>> = (0..8).map(|i| a.media(i)).collect();
+        // Delivered once first: a mutation that cancels itself out is then a replay.
+        for g in &genuine {
+            let mut d = g.clone();
+            assert!(matches!(
+                c.on_datagram(now, WALL, a.from, &mut d),
+                Ingress::Forward(_)
+            ));
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..20_000u32 {
+            let mut d = match round % 3 {
+                // A genuine datagram with 1..4 bytes changed.
+                0 | 1 => {
+                    let mut d = genuine[round as usize % genuine.len()].clone();
+                    for _ in 0..1 + next() % 4 {
+                        let i = (next() as usize) % d.len();
+                        d[i] ^= 1 + (next() as u8 % 255);
+                    }
+                    d
+                }
+                // Random bytes of random length (up to beyond the maximum).
+                _ => (0..next() % 1400).map(|_| next() as u8).collect(),
+            };
+            let from = if next() % 2 == 0 { a.from } else { addr(9) };
+            match c.on_datagram(now, WALL, from, &mut d) {
+                Ingress::Forward(_) => panic!("round {round}: a forged datagram was forwarded"),
+                Ingress::Handled | Ingress::Dropped(_) => {}
+            }
+        }
+        assert_eq!(c.sessions(), 2, "forgeries close nothing");
+        transmits(&mut c);
+        a.pn = 100;
+        let mut m = a.media(100);
+        assert!(matches!(
+            c.on_datagram(now, WALL, a.from, &mut m),
+            Ingress::Forward(_)
+        ));
+    }
+
+    #[test]
     fn ping_leave_and_nat_rebinding() {
         let now = Instant::now();
         let mut c = core();
