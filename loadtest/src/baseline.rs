@@ -79,7 +79,11 @@ pub fn run(spec: &BaselineSpec) -> io::Result<BaselineResult> {
         let (stop, received) = (stop.clone(), received.clone());
         std::thread::Builder::new()
             .name("baseline-recv".into())
-            .spawn(move || drain_all(receivers, &stop, &received))?
+            .spawn(move || {
+                drain_all(receivers, &stop, |_, _| {
+                    received.fetch_add(1, Ordering::Relaxed);
+                })
+            })?
     };
 
     let started = Instant::now();
@@ -197,8 +201,13 @@ fn sockaddr_in(a: &SocketAddrV4) -> libc::sockaddr_in {
     }
 }
 
-/// Drains every receiver with `recvmmsg` when epoll says it is readable, until `stop`.
-fn drain_all(sockets: Vec<UdpSocket>, stop: &AtomicBool, received: &AtomicU64) -> io::Result<()> {
+/// Drains every receiver with `recvmmsg` when epoll says it is readable, until `stop` and
+/// 50 ms of quiet, calling `on_datagram(receiver index, bytes)` for each datagram.
+pub(crate) fn drain_all(
+    sockets: Vec<UdpSocket>,
+    stop: &AtomicBool,
+    mut on_datagram: impl FnMut(usize, &[u8]),
+) -> io::Result<()> {
     let mut poll = Poll::new()?;
     let mut sockets: Vec<MioSocket> = sockets.into_iter().map(MioSocket::from_std).collect();
     for (i, s) in sockets.iter_mut().enumerate() {
@@ -235,7 +244,8 @@ fn drain_all(sockets: Vec<UdpSocket>, stop: &AtomicBool, received: &AtomicU64) -
             quiet_since = None;
         }
         for ev in events.iter() {
-            let Some(s) = sockets.get(ev.token().0) else {
+            let index = ev.token().0;
+            let Some(s) = sockets.get(index) else {
                 continue;
             };
             loop {
@@ -253,7 +263,10 @@ fn drain_all(sockets: Vec<UdpSocket>, stop: &AtomicBool, received: &AtomicU64) -
                 if n <= 0 {
                     break;
                 }
-                received.fetch_add(n as u64, Ordering::Relaxed);
+                for (m, b) in msgs.iter().zip(bufs.iter()).take(n as usize) {
+                    let len = (m.msg_len as usize).min(b.len());
+                    on_datagram(index, &b[..len]);
+                }
             }
         }
     }

@@ -11,6 +11,7 @@ pub mod record;
 pub mod relay;
 pub mod report;
 pub mod run;
+pub mod saturate;
 pub mod scenario;
 pub mod scrape;
 pub mod slo;

@@ -13,7 +13,7 @@ use conclave_loadtest::relay::{self, RelaySettings, RelayUnderTest};
 use conclave_loadtest::report::{self, Machine, Report};
 use conclave_loadtest::run::{self, Live};
 use conclave_loadtest::scenario::{self, Profile, RunSpec};
-use conclave_loadtest::{monitor, plot, slo};
+use conclave_loadtest::{monitor, plot, saturate, slo};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +38,57 @@ enum Command {
     Run(Box<RunArgs>),
     /// Measures the machine's raw UDP fan-out limit (sendmmsg on loopback), nothing else.
     Baseline(BaselineArgs),
+    /// Measures a started relay at its limit beside the baseline, same fan-out and size:
+    /// egress datagrams/s (as a ratio to the baseline), CPU per datagram, and the
+    /// relay-added latency at half that rate.
+    Saturate(SaturateArgs),
+}
+
+#[derive(clap::Args)]
+struct SaturateArgs {
+    /// Subscribers of the one publisher.
+    #[arg(long, default_value_t = 100)]
+    fanout: usize,
+    /// Datagram size, bytes (one-fragment frames).
+    #[arg(long, default_value_t = 1200)]
+    size: usize,
+    /// Seconds per phase (baseline, maximum, half rate).
+    #[arg(long, default_value_t = 3.0)]
+    duration: f64,
+    #[command(flatten)]
+    relay: RelayArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Clone)]
+struct RelayArgs {
+    /// The relay binary to start (default: next to this binary, then PATH).
+    #[arg(long)]
+    relay_bin: Option<PathBuf>,
+    /// Media worker threads of the started relay (default: cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Start the relay with sendmmsg off (one send per datagram).
+    #[arg(long)]
+    no_sendmmsg: bool,
+    /// Start the relay with UDP GSO off.
+    #[arg(long)]
+    no_gso: bool,
+}
+
+impl RelayArgs {
+    fn settings(&self) -> RelaySettings {
+        RelaySettings {
+            workers: self
+                .workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            sendmmsg: !self.no_sendmmsg,
+            gso: !self.no_gso,
+            session_timeout_ms: None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -87,18 +138,8 @@ struct RunArgs {
     /// A relay to test (loopback only); by default the tool starts `conclave-relay` itself.
     #[arg(long)]
     relay: Option<String>,
-    /// The relay binary to start (default: next to this binary, then PATH).
-    #[arg(long)]
-    relay_bin: Option<PathBuf>,
-    /// Media worker threads of a started relay (default: cores).
-    #[arg(long)]
-    workers: Option<usize>,
-    /// Start the relay with sendmmsg off (one send per datagram).
-    #[arg(long)]
-    no_sendmmsg: bool,
-    /// Start the relay with UDP GSO off.
-    #[arg(long)]
-    no_gso: bool,
+    #[command(flatten)]
+    relay_args: RelayArgs,
     /// The participants' crypto provider.
     #[arg(long, value_enum, default_value = "software")]
     crypto: Crypto,
@@ -150,6 +191,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => run_command(*a),
         Command::Baseline(a) => baseline_command(a).map(|()| true),
+        Command::Saturate(a) => saturate_command(a).map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -191,6 +233,68 @@ fn baseline_command(a: BaselineArgs) -> Result<(), String> {
             r.delivered_bits_per_s / 1e6
         );
     }
+    Ok(())
+}
+
+fn saturate_command(a: SaturateArgs) -> Result<(), String> {
+    if !a.duration.is_finite() || !(0.5..=60.0).contains(&a.duration) {
+        return Err("--duration must be 0.5..=60 seconds".into());
+    }
+    let binary = relay::find_binary(a.relay.relay_bin.as_deref())?;
+    let mut settings = a.relay.settings();
+    // The subscribers stay silent after joining: keep their sessions for the whole run.
+    settings.session_timeout_ms = Some(600_000);
+    let relay = RelayUnderTest::start(&binary, settings)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let provider: Arc<dyn CryptoProvider> =
+        Arc::new(conclave_crypto_software::SoftwareProvider::new());
+    let spec = saturate::SaturateSpec {
+        fanout: a.fanout,
+        datagram_size: a.size,
+        duration: Duration::from_secs_f64(a.duration),
+    };
+    let r = saturate::run(&runtime, &relay.url, relay.pid(), provider, &spec)?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
+        );
+        return Ok(());
+    }
+    let cpu = |p: &saturate::Phase| {
+        p.relay_cpu_us_per_datagram
+            .map_or("-".into(), |c| format!("{c:.2} µs/datagram"))
+    };
+    println!(
+        "fan-out 1 → {}, {} B datagrams (relay: {} workers, sendmmsg {}, gso {})",
+        a.fanout,
+        a.size,
+        relay.settings.as_ref().map_or(0, |s| s.workers),
+        !a.relay.no_sendmmsg,
+        !a.relay.no_gso
+    );
+    println!(
+        "  baseline        {:>10.0} datagrams/s delivered",
+        r.baseline.delivered_pps
+    );
+    println!(
+        "  relay, maximum  {:>10.0} datagrams/s delivered = {:.1}% of the baseline; loss {:.2}%; {}",
+        r.max.delivered_pps,
+        r.egress_ratio * 100.0,
+        r.max.loss * 100.0,
+        cpu(&r.max)
+    );
+    println!(
+        "  relay, half     {:>10.0} datagrams/s; relay-added latency p50 {:.3} ms, p99 {:.3} ms; loss {:.2}%; {}",
+        r.half.delivered_pps,
+        r.half.relay_latency.p50_ms,
+        r.half.relay_latency.p99_ms,
+        r.half.loss * 100.0,
+        cpu(&r.half)
+    );
     Ok(())
 }
 
@@ -237,17 +341,11 @@ fn run_command(a: RunArgs) -> Result<bool, String> {
                 .map_err(|e| format!("accel crypto provider: {e}"))?,
         ),
     };
-    let workers = a
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let settings = RelaySettings {
-        workers,
-        sendmmsg: !a.no_sendmmsg,
-        gso: !a.no_gso,
-    };
+    let settings = a.relay_args.settings();
+    let workers = settings.workers;
     let binary = match &a.relay {
         Some(_) => None,
-        None => Some(relay::find_binary(a.relay_bin.as_deref())?),
+        None => Some(relay::find_binary(a.relay_args.relay_bin.as_deref())?),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

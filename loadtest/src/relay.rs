@@ -17,6 +17,8 @@ pub struct RelaySettings {
     pub workers: usize,
     pub sendmmsg: bool,
     pub gso: bool,
+    /// The media session timeout, ms (the relay's default when `None`).
+    pub session_timeout_ms: Option<u64>,
 }
 
 /// The relay a run talks to.
@@ -112,10 +114,16 @@ impl RelayUnderTest {
         let config = format!(
             "data_dir = \"data\"\n\
              [limits]\nbundle_burst = 100000\nbundle_per_second = 100000.0\n\
-             [media]\nbind = \"127.0.0.1:0\"\nworkers = {}\nsendmmsg = {}\ngso = {}\n\
+             [media]\nbind = \"127.0.0.1:0\"\nworkers = {}\nsendmmsg = {}\ngso = {}\n{}\
              [plugins.auth]\nplugin = \"jwt\"\nconfig = {{ mode = \"dev\" }}\n\
              [plugins.storage]\nplugin = \"sqlite\"\nconfig = {{ path = \"data/conclave.db\" }}\n",
-            settings.workers, settings.sendmmsg, settings.gso
+            settings.workers,
+            settings.sendmmsg,
+            settings.gso,
+            settings
+                .session_timeout_ms
+                .map(|t| format!("timeout_ms = {t}\n"))
+                .unwrap_or_default(),
         );
         std::fs::write(dir.path().join("relay.toml"), config)
             .map_err(|e| format!("writing the relay configuration: {e}"))?;

@@ -63,7 +63,7 @@ struct Prepared {
 }
 
 /// Creates and registers one participant.
-async fn register(
+pub async fn register(
     url: &str,
     provider: Arc<dyn CryptoProvider>,
     name: String,
