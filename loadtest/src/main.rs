@@ -374,6 +374,7 @@ fn run_command(a: RunArgs) -> Result<bool, String> {
             p.finish_and_clear();
         }
         let outcome = outcome.map_err(|e| format!("run `{}`: {e}", spec.name))?;
+        let relay_drops = runtime.block_on(monitor::relay_drops(&relay.url));
         let settings_used = relay.settings.clone();
         drop(relay);
         let baseline = if a.no_baseline {
@@ -386,6 +387,7 @@ fn run_command(a: RunArgs) -> Result<bool, String> {
             settings_used,
             &outcome,
             &samples,
+            relay_drops,
             baseline,
             &objectives,
         ));

@@ -57,6 +57,24 @@ async fn scrape_counters(client: &reqwest::Client, url: &str) -> Option<Counters
     })
 }
 
+/// The relay's media drops so far, by reason (empty if /metrics cannot be read).
+pub async fn relay_drops(url: &str) -> std::collections::BTreeMap<String, f64> {
+    let Ok(client) = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .danger_accept_invalid_certs(true)
+        .build()
+    else {
+        return Default::default();
+    };
+    let text = match client.get(format!("{url}/metrics")).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => return Default::default(),
+    };
+    let mut drops = scrape::by_label(&text, "conclave_media_dropped_total", "reason");
+    drops.retain(|_, v| *v > 0.0);
+    drops
+}
+
 /// Samples until `stop` turns true; returns the samples.
 pub async fn sample_relay(
     url: String,

@@ -3,10 +3,10 @@
 //! and stream (sequence gaps → loss, RFC 3550 jitter), latency overall and per second,
 //! join and first-frame times, and the gaps around rekeys.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use conclave_client::media::DeliveredFrame;
+use conclave_client::media::{DeliveredFrame, MediaStats};
 
 use crate::stats::{Jitter, Latency, SequenceTracker};
 
@@ -87,6 +87,11 @@ pub struct Recorder {
     /// Install of a new epoch → first frame of that epoch, per sender.
     pub first_after_rekey: Vec<Duration>,
     pub decrypt_failures: u64,
+    /// Decrypt failures by reason (`unknown_kid`, `replay`, `auth_failed`, …).
+    pub failures_by_reason: BTreeMap<String, u64>,
+    /// Where else frames were lost on this client: datagrams its session dropped, frames
+    /// its reassembly abandoned, media events the application did not read in time.
+    pub client_drops: BTreeMap<String, u64>,
     pub frames_sent: u64,
 }
 
@@ -105,6 +110,8 @@ impl Recorder {
             seen_after_rekey: Default::default(),
             first_after_rekey: Vec::new(),
             decrypt_failures: 0,
+            failures_by_reason: BTreeMap::new(),
+            client_drops: BTreeMap::new(),
             frames_sent: 0,
         }
     }
@@ -157,6 +164,31 @@ impl Recorder {
             row.frames += 1;
             row.bytes += f.data().len() as u64;
             row.latency.record_us(f.latency_us);
+        }
+    }
+
+    /// Takes the final counters of this participant's media client.
+    pub fn final_stats(&mut self, stats: &MediaStats, events_dropped: u64) {
+        self.decrypt_failures = stats.participants.values().map(|p| p.failures).sum();
+        for p in stats.participants.values() {
+            for (&reason, &n) in &p.failures_by_reason {
+                *self.failures_by_reason.entry(reason.into()).or_default() += n;
+            }
+        }
+        let drops = &mut self.client_drops;
+        for (&reason, &n) in &stats.session.dropped {
+            *drops.entry(format!("datagram_{reason}")).or_default() += n;
+        }
+        let r = &stats.session.reassembly;
+        for (what, n) in [
+            ("frame_timed_out", r.timed_out),
+            ("frame_evicted", r.evicted),
+            ("fragment_over_budget", r.over_budget),
+            ("event_not_read", events_dropped),
+        ] {
+            if n > 0 {
+                *drops.entry(what.into()).or_default() += n;
+            }
         }
     }
 

@@ -67,6 +67,10 @@ pub struct Figures {
     pub jitter_ms: Option<f64>,
     pub latency: LatencySummary,
     pub decrypt_failures: u64,
+    pub decrypt_failures_by_reason: BTreeMap<String, u64>,
+    /// Losses on the participants' side (datagrams their sessions dropped, frames their
+    /// reassembly abandoned, events not read in time), by reason.
+    pub client_drops: BTreeMap<String, u64>,
     pub join: LatencySummary,
     pub first_frame_after_join: LatencySummary,
     pub first_frame_after_rekey: LatencySummary,
@@ -84,6 +88,8 @@ pub struct RelayUsage {
     pub bits_out_per_s: f64,
     /// Relay CPU time per forwarded datagram, µs (cores × 1e6 / egress datagrams/s).
     pub cpu_us_per_datagram_out: Option<f64>,
+    /// Datagrams the relay dropped during the run, by reason (from its /metrics).
+    pub drops: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -125,6 +131,8 @@ fn figures<'a>(ps: impl Iterator<Item = &'a crate::run::ParticipantOutcome> + Cl
     let (mut expected, mut delivered, mut sent, mut failures) = (0, 0, 0, 0);
     let mut jitters = Vec::new();
     let mut glitch: Option<std::time::Duration> = None;
+    let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
+    let mut client_drops: BTreeMap<String, u64> = BTreeMap::new();
     let mut n = 0;
     for p in ps.clone() {
         n += 1;
@@ -137,6 +145,12 @@ fn figures<'a>(ps: impl Iterator<Item = &'a crate::run::ParticipantOutcome> + Cl
         failures += r.decrypt_failures;
         jitters.extend(r.mean_jitter_ms());
         glitch = glitch.max(r.rekey_glitch());
+        for (k, v) in &r.failures_by_reason {
+            *by_reason.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &r.client_drops {
+            *client_drops.entry(k.clone()).or_default() += v;
+        }
     }
     Figures {
         participants: n,
@@ -152,6 +166,8 @@ fn figures<'a>(ps: impl Iterator<Item = &'a crate::run::ParticipantOutcome> + Cl
             .then(|| jitters.iter().sum::<f64>() / jitters.len() as f64),
         latency: latency.summary(),
         decrypt_failures: failures,
+        decrypt_failures_by_reason: by_reason,
+        client_drops,
         join: summary(ps.clone().filter_map(|p| p.recorder.join)),
         first_frame_after_join: summary(ps.clone().filter_map(|p| p.recorder.first_frame)),
         first_frame_after_rekey: summary(
@@ -173,6 +189,7 @@ pub fn summarise(
     relay: Option<RelaySettings>,
     outcome: &RunOutcome,
     samples: &[RelaySample],
+    relay_drops: BTreeMap<String, f64>,
     baseline: Option<BaselineResult>,
     objectives: &[Objective],
 ) -> RunReport {
@@ -199,6 +216,7 @@ pub fn summarise(
         bits_in_per_s: mean(measured.iter().map(|s| s.bits_in_per_s)).unwrap_or(0.0),
         bits_out_per_s: mean(measured.iter().map(|s| s.bits_out_per_s)).unwrap_or(0.0),
         cpu_us_per_datagram_out: cpu.filter(|_| out_pps > 0.0).map(|c| c * 1e6 / out_pps),
+        drops: relay_drops,
     };
     let egress_ratio = baseline
         .as_ref()
@@ -362,6 +380,32 @@ pub fn table(report: &Report) -> String {
                 o.rekey_glitch_ms
                     .map_or("-".into(), |g| format!("{g:.1} ms")),
             );
+        }
+        let fmt_map = |m: &BTreeMap<String, u64>| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if o.decrypt_failures > 0 {
+            let _ = writeln!(
+                out,
+                "{:<18} decrypt failures: {}",
+                "",
+                fmt_map(&o.decrypt_failures_by_reason)
+            );
+        }
+        if !o.client_drops.is_empty() {
+            let _ = writeln!(out, "{:<18} client drops: {}", "", fmt_map(&o.client_drops));
+        }
+        if !r.relay_usage.drops.is_empty() {
+            let drops: BTreeMap<String, u64> = r
+                .relay_usage
+                .drops
+                .iter()
+                .map(|(k, v)| (k.clone(), *v as u64))
+                .collect();
+            let _ = writeln!(out, "{:<18} relay drops: {}", "", fmt_map(&drops));
         }
         for v in r.slo.iter().filter(|v| !v.passed) {
             let _ = writeln!(

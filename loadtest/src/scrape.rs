@@ -1,6 +1,6 @@
 //! Reads counters from the relay's Prometheus `/metrics` text.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The sum over all label sets of each metric in a Prometheus text exposition, keyed by
 /// metric name. Comment lines and unparsable lines are skipped.
@@ -36,6 +36,42 @@ pub fn parse(text: &str) -> HashMap<String, f64> {
     out
 }
 
+/// The values of `metric` by the value of its label `label` (other labels summed), e.g. the
+/// relay's drops by reason.
+pub fn by_label(text: &str, metric: &str, label: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    let needle = format!("{label}=\"");
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(metric) else {
+            continue;
+        };
+        let Some(labels) = rest.strip_prefix('{') else {
+            continue;
+        };
+        let Some(end) = closing_brace(labels) else {
+            continue;
+        };
+        let (inside, after) = (&labels[..end], &labels[end + 1..]);
+        let Some(at) = inside.find(&needle) else {
+            continue;
+        };
+        let value_start = &inside[at + needle.len()..];
+        let Some(q) = value_start.find('"') else {
+            continue;
+        };
+        let Some(v) = after
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite())
+        else {
+            continue;
+        };
+        *out.entry(value_start[..q].to_string()).or_default() += v;
+    }
+    out
+}
+
 fn closing_brace(s: &str) -> Option<usize> {
     let mut in_quotes = false;
     let mut escaped = false;
@@ -66,5 +102,15 @@ mod tests {
         assert_eq!(m["y"], 3.0);
         assert!(!m.contains_key("broken"));
         assert!(!m.contains_key("z"));
+    }
+
+    #[test]
+    fn values_by_label() {
+        let text = "d_total{reason=\"bad_tag\",x=\"1\"} 3\nd_total{reason=\"replay\"} 2\n\
+                    d_total{x=\"2\",reason=\"bad_tag\"} 4\nother{reason=\"bad_tag\"} 9\n";
+        let m = by_label(text, "d_total", "reason");
+        assert_eq!(m["bad_tag"], 7.0);
+        assert_eq!(m["replay"], 2.0);
+        assert_eq!(m.len(), 2);
     }
 }
