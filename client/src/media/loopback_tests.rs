@@ -635,3 +635,187 @@ proptest::proptest! {
         proptest::prop_assert!(s.participants[&1].frames_decrypted > before + 20);
     }
 }
+
+/// Frames sent in epoch 1 before B has its keys: held, then opened when B installs it.
+#[test]
+fn new_epoch_frames_wait_for_their_keys() {
+    let mut net = Net::new();
+    let t = net.now;
+    net.add(1, &[1, 2, 3], vec![audio(t, 1)]);
+    net.add(2, &[1, 2, 3], vec![]);
+    net.run_until(Duration::from_millis(500));
+    // A switches to epoch 1 at once; B's rekey container is 400 ms late.
+    let now = net.now;
+    net.peer_mut(1)
+        .p
+        .install_epoch(now, keys(1, 2, &[1, 2]), Duration::ZERO)
+        .unwrap();
+    net.run_until(Duration::from_millis(900));
+    let held = net.peer(2).p.held_frames();
+    assert!(held >= 15, "{held} frames held");
+    let s = net.peer(2).p.stats();
+    assert_eq!(s.participants[&1].failures, 0, "{:?}", s.frames_dropped);
+    assert_eq!(
+        net.peer(2).seen.epochs[&1],
+        0,
+        "nothing of epoch 1 delivered yet"
+    );
+    let before = net.peer(2).seen.frames[&(1, Stream::Audio)];
+    let now = net.now;
+    net.peer_mut(2)
+        .p
+        .install_epoch(now, keys(1, 2, &[1, 2]), Duration::from_millis(250))
+        .unwrap();
+    net.pump();
+    assert_eq!(net.peer(2).p.held_frames(), 0);
+    assert_eq!(
+        net.peer(2).seen.frames[&(1, Stream::Audio)],
+        before + held as u64
+    );
+    assert_eq!(net.peer(2).seen.epochs[&1], 1);
+    net.run_until(Duration::from_secs(2));
+    let s = net.peer(2).p.stats();
+    let a = &s.participants[&1];
+    assert_eq!(a.failures, 0, "{:?}", s.frames_dropped);
+    assert_eq!(a.frames_received, a.frames_decrypted);
+    // Their latency counts from their send time: the 400 ms they waited show.
+    assert!(a.latency_p99_us >= Some(300_000), "{:?}", a.latency_p99_us);
+}
+
+/// The hold is bounded: per sender (the newest are dropped), in time (expired frames are
+/// dropped and counted), in epochs ahead; and what is held opens only if it authenticates.
+#[test]
+fn held_frames_are_bounded_and_must_authenticate() {
+    let mut net = Net::new();
+    let t = net.now;
+    // Audio and three video layers: about 140 frames a second, above the per-sender bound.
+    net.add(1, &[1, 2, 3], vec![audio(t, 1), video(t, 2)]);
+    net.add(2, &[1, 2, 3], vec![]);
+    net.run_until(Duration::from_millis(500));
+    let now = net.now;
+    net.peer_mut(1)
+        .p
+        .install_epoch(now, keys(1, 2, &[1, 2]), Duration::ZERO)
+        .unwrap();
+    // Every 5th MEDIA_FWD to B is corrupted.
+    let mut n = 0u32;
+    net.tamper = Box::new(move |to, bytes| {
+        if to == addr(2) && bytes[0] == 0x11 {
+            n += 1;
+            if n.is_multiple_of(5) {
+                let last = bytes.len() - 1;
+                bytes[last] ^= 0x40;
+            }
+        }
+        true
+    });
+    let mut max_held = 0;
+    for ms in (520..=2_000).step_by(20) {
+        net.run_until(Duration::from_millis(ms));
+        max_held = max_held.max(net.peer(2).p.held_frames());
+    }
+    assert!(max_held <= crate::media::pipeline::HOLD_MAX_PER_SENDER);
+    let s = net.peer(2).p.stats();
+    let dropped = |r: &str| s.frames_dropped.get(r).copied().unwrap_or(0);
+    assert!(dropped("key_pending_full") > 0, "{:?}", s.frames_dropped);
+    assert!(dropped("key_pending_expired") > 0, "{:?}", s.frames_dropped);
+    assert_eq!(dropped("unknown_kid"), 0);
+    // Nothing of epoch 1 was delivered; nothing held is older than a second.
+    assert_eq!(net.peer(2).seen.epochs[&1], 0);
+    // A frame two epochs past the hold window is dropped at once.
+    let held = net.peer(2).p.held_frames();
+    let f = crypto(5, 9, 1, &[1, 2]).seal(b"", &[0; 40]).unwrap();
+    let fwd = {
+        let header = MediaHeader {
+            stream: Stream::Audio,
+            keyframe: false,
+            audio_level: 30,
+            frame_number: 3_000_000,
+            frag_index: 0,
+            frag_count: 1,
+        };
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let n = media::encode(
+            &mut buf,
+            1,
+            5,
+            &Body::MediaFwd {
+                header,
+                fragment: &f,
+            },
+        )
+        .unwrap();
+        buf.truncate(n);
+        buf
+    };
+    net.deliver(addr(2), RELAY, &fwd);
+    assert_eq!(net.peer(2).p.held_frames(), held);
+    assert_eq!(net.peer(2).p.stats().frames_dropped["unknown_kid"], 1);
+
+    // B gets the keys: the held frames open, the corrupted ones fail authentication.
+    let now = net.now;
+    net.peer_mut(2)
+        .p
+        .install_epoch(now, keys(1, 2, &[1, 2]), Duration::from_millis(250))
+        .unwrap();
+    net.pump();
+    assert_eq!(net.peer(2).p.held_frames(), 0);
+    assert_eq!(net.peer(2).seen.epochs[&1], 1);
+    let s = net.peer(2).p.stats();
+    let a = &s.participants[&1];
+    assert!(
+        a.failures_by_reason
+            .get("auth_failed")
+            .copied()
+            .unwrap_or(0)
+            > 0
+    );
+    let delivered: u64 = net.peer(2).seen.frames.values().sum();
+    assert_eq!(delivered, a.frames_decrypted, "no failed frame delivered");
+}
+
+/// Frames held under a future epoch that are not what they claim (a forger's key for the
+/// right KID) fail when the real keys arrive, and are never delivered.
+#[test]
+fn forged_future_epoch_frames_are_never_delivered() {
+    let mut net = Net::new();
+    net.add(1, &[1, 2, 3], vec![]);
+    net.add(2, &[1, 2, 3], vec![]);
+    net.run_until(Duration::from_millis(200));
+    // Someone with a wrong epoch-1 key for A's index.
+    let mut forger = crypto(1, 66, 1, &[1, 2]);
+    for i in 0..10u32 {
+        let f = forger.seal(b"", &[0; 40]).unwrap();
+        let header = MediaHeader {
+            stream: Stream::Audio,
+            keyframe: false,
+            audio_level: 30,
+            frame_number: 4_000_000 + i,
+            frag_index: 0,
+            frag_count: 1,
+        };
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let n = media::encode(
+            &mut buf,
+            1,
+            5,
+            &Body::MediaFwd {
+                header,
+                fragment: &f,
+            },
+        )
+        .unwrap();
+        buf.truncate(n);
+        net.deliver(addr(2), RELAY, &buf);
+    }
+    assert_eq!(net.peer(2).p.held_frames(), 10);
+    let now = net.now;
+    net.peer_mut(2)
+        .p
+        .install_epoch(now, keys(1, 2, &[1, 2]), Duration::from_millis(250))
+        .unwrap();
+    net.pump();
+    let s = net.peer(2).p.stats();
+    assert_eq!(s.frames_dropped["auth_failed"], 10);
+    assert_eq!(net.peer(2).seen.frames.values().sum::<u64>(), 0);
+}

@@ -11,6 +11,11 @@
 //! - **Epochs**: [`MediaPipeline::install_epoch`] stages a new epoch (receive at once, send
 //!   after the overlap, PROTOCOL §12.3); when sending switches, every video source starts
 //!   with a keyframe.
+//! - **Frames ahead of their keys**: a frame whose clear KID names an epoch newer than every
+//!   installed one (a sender switched before our rekey container arrived) is held, still
+//!   sealed and bounded ([`HOLD_MAX_AGE`], [`HOLD_MAX_PER_SENDER`], [`HOLD_MAX_FRAMES`],
+//!   [`HOLD_MAX_BYTES`]), and opened through the normal path when that epoch is installed;
+//!   frames still held when their time runs out are dropped as `key_pending_expired`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -128,6 +133,27 @@ pub enum MediaEvent {
     Ended(SessionEnd),
 }
 
+/// How long a frame of a future epoch waits for its keys (PROTOCOL §12.3).
+pub const HOLD_MAX_AGE: Duration = Duration::from_secs(1);
+/// Most frames of future epochs held per claimed sender (about a second of audio and one
+/// video layer).
+pub const HOLD_MAX_PER_SENDER: usize = 128;
+/// Most frames of future epochs held in all.
+pub const HOLD_MAX_FRAMES: usize = 2_048;
+/// Most bytes of future-epoch frames held in all.
+pub const HOLD_MAX_BYTES: usize = 8 << 20;
+/// How far ahead of the latest installed epoch a frame may be and still be held: a rekey
+/// moves one epoch at a time, so a frame further ahead has no keys coming soon.
+pub const HOLD_MAX_EPOCHS_AHEAD: u64 = 2;
+
+/// A frame of a future epoch waiting for its keys, still sealed.
+struct HeldFrame {
+    frame: CompleteFrame,
+    kid: u64,
+    sender: u16,
+    arrived: Instant,
+}
+
 /// Why a received frame was dropped: the label it is counted under.
 fn failure_reason(e: &ClientError) -> &'static str {
     match e {
@@ -155,6 +181,9 @@ pub struct MediaPipeline {
     dropped: BTreeMap<&'static str, u64>,
     not_sent: BTreeMap<&'static str, u64>,
     events: VecDeque<MediaEvent>,
+    /// Frames of future epochs, in arrival order, with their total size.
+    held: VecDeque<HeldFrame>,
+    held_bytes: usize,
     // Scratch buffers, reused.
     due: Vec<SourceFrame>,
     plaintexts: Vec<Vec<u8>>,
@@ -202,6 +231,8 @@ impl MediaPipeline {
             dropped: BTreeMap::new(),
             not_sent: BTreeMap::new(),
             events: VecDeque::new(),
+            held: VecDeque::new(),
+            held_bytes: 0,
             due: Vec::new(),
             plaintexts: Vec::new(),
             sealed: SealedFrames::new(),
@@ -256,6 +287,7 @@ impl MediaPipeline {
         let now_ms = self.now_ms(now);
         let overlap_ms = u64::try_from(overlap.as_millis()).unwrap_or(u64::MAX);
         self.crypto.install_staged(keys, now_ms, overlap_ms)?;
+        self.release_held(now);
         self.handle_timeout(now);
         Ok(())
     }
@@ -282,6 +314,7 @@ impl MediaPipeline {
 
     /// Timers: the epoch switch and grace periods, the sources, the session's timers.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.expire_held(now);
         if let Some(epoch) = self.crypto.poll(self.now_ms(now)) {
             for s in &mut self.sources {
                 s.request_keyframe(Stream::Data);
@@ -311,7 +344,8 @@ impl MediaPipeline {
         } else {
             self.sources.iter().filter_map(Source::next_due).min()
         };
-        [self.session.poll_timeout(), crypto, sources]
+        let held = self.held.front().map(|h| h.arrived + HOLD_MAX_AGE);
+        [self.session.poll_timeout(), crypto, sources, held]
             .into_iter()
             .flatten()
             .min()
@@ -444,21 +478,100 @@ impl MediaPipeline {
     }
 
     fn on_frame(&mut self, now: Instant, frame: CompleteFrame) {
+        // The clear KID names the claimed sender (counted as received; not yet trusted).
+        let kid = SframeHeader::parse(&frame.data).ok().map(|(h, _)| h.kid);
+        let claimed = kid.map(|k| MediaKid::from_kid(k).sender_index);
+        if let Some(i) = claimed
+            && (self.participants.contains_key(&i) || self.crypto.roster().get(i).is_some())
+        {
+            self.participants.entry(i).or_default().frames_received += 1;
+        }
+        if let Some(kid) = kid
+            && self.awaits_keys(kid)
+        {
+            return self.hold(now, frame, kid);
+        }
+        self.open_frame(now, frame, claimed);
+    }
+
+    /// Whether a frame with this (clear, unauthenticated) KID may wait for its keys: it
+    /// names another sender in an epoch newer than every installed one, but not far ahead.
+    fn awaits_keys(&self, kid: u64) -> bool {
+        let k = MediaKid::from_kid(kid);
+        let latest = self.crypto.latest_epoch();
+        k.epoch > latest
+            && k.epoch - latest <= HOLD_MAX_EPOCHS_AHEAD
+            && k.sender_index != self.crypto.own_index()
+            && !self.crypto.can_open(kid)
+    }
+
+    /// Holds a frame of a future epoch, within the bounds; beyond them the newest frame is
+    /// the one dropped (a sender's first frames in a new epoch start with its keyframe).
+    fn hold(&mut self, now: Instant, frame: CompleteFrame, kid: u64) {
+        let sender = MediaKid::from_kid(kid).sender_index;
+        let len = frame.data.len();
+        let of_sender = self.held.iter().filter(|h| h.sender == sender).count();
+        if of_sender >= HOLD_MAX_PER_SENDER
+            || self.held.len() >= HOLD_MAX_FRAMES
+            || self.held_bytes.saturating_add(len) > HOLD_MAX_BYTES
+        {
+            self.fail(Some(sender), "key_pending_full");
+            return self.session.recycle(frame.data);
+        }
+        self.held_bytes += len;
+        self.held.push_back(HeldFrame {
+            frame,
+            kid,
+            sender,
+            arrived: now,
+        });
+    }
+
+    /// Opens, in arrival order, the held frames that have keys now or no longer name a
+    /// future epoch (those fail as usual).
+    fn release_held(&mut self, now: Instant) {
+        if self.held.is_empty() {
+            return;
+        }
+        let held = std::mem::take(&mut self.held);
+        self.held_bytes = 0;
+        for h in held {
+            if self.awaits_keys(h.kid) {
+                self.held_bytes += h.frame.data.len();
+                self.held.push_back(h);
+            } else {
+                self.open_frame(now, h.frame, Some(h.sender));
+            }
+        }
+    }
+
+    /// Drops the held frames whose time to wait for keys has run out.
+    fn expire_held(&mut self, now: Instant) {
+        while let Some(h) = self.held.front()
+            && now.saturating_duration_since(h.arrived) >= HOLD_MAX_AGE
+        {
+            let Some(h) = self.held.pop_front() else {
+                break;
+            };
+            self.held_bytes -= h.frame.data.len();
+            self.fail(Some(h.sender), "key_pending_expired");
+            self.session.recycle(h.frame.data);
+        }
+    }
+
+    /// Frames held waiting for the keys of a future epoch.
+    pub fn held_frames(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Opens a frame through the normal path (replay window included) and delivers it.
+    fn open_frame(&mut self, now: Instant, frame: CompleteFrame, claimed: Option<u16>) {
         let CompleteFrame {
             source_id,
             header,
             mut data,
             ..
         } = frame;
-        // The clear KID names the claimed sender (counted as received; not yet trusted).
-        let claimed = SframeHeader::parse(&data)
-            .ok()
-            .map(|(h, _)| MediaKid::from_kid(h.kid).sender_index);
-        if let Some(i) = claimed
-            && (self.participants.contains_key(&i) || self.crypto.roster().get(i).is_some())
-        {
-            self.participants.entry(i).or_default().frames_received += 1;
-        }
         let info = match self.crypto.open_in_place(b"", &mut data) {
             Ok(info) => info,
             Err(e) => {
