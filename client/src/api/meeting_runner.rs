@@ -5,17 +5,23 @@
 //! rekeys when a participant leaves, rejects or is removed. The decisions are
 //! [`Membership`]'s; this is the I/O around it. Used by the `conclave` CLI and the load
 //! tester.
+//!
+//! The initiator's rekey (fetching the bundles of every remaining user, posting the
+//! container) runs in a task of its own while media events keep flowing; the actions after
+//! it (installing the new epoch, later departures) wait until it has finished, so that the
+//! containers are posted before the initiator installs the keys, and rekeys go out one at a
+//! time, in order.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::membership::{Action, Departure, DeviceId, Membership, copy_keys, device_from_hex};
 use super::push::PushStream;
-use super::session::{Received, Session, SessionEvent};
+use super::session::{BundleFetcher, Received, Sent, Session, SessionEvent, UserBundles};
 use super::types::JoinTicket;
 use super::{SdkError, SdkResult};
 use crate::ClientError;
@@ -112,6 +118,47 @@ pub enum Next {
 enum Arrived {
     Media(Option<MediaEvent>),
     Push(Option<SdkResult<super::types::PushEvent>>),
+    Rekey(RekeyStep),
+}
+
+/// Users whose bundles are fetched at once while rekeying.
+const BUNDLE_FETCHES_IN_FLIGHT: usize = 16;
+
+/// What a rekey task reports.
+enum RekeyStep {
+    /// The bundles of the remaining users, restricted to the remaining devices.
+    Fetched(SdkResult<Vec<UserBundles>>),
+    /// The container was posted (or not).
+    Posted(SdkResult<Sent>),
+}
+
+/// The rekey being sent: its task and what it is for.
+struct RekeyJob {
+    epoch: u64,
+    payload: Payload,
+    task: JoinHandle<RekeyStep>,
+}
+
+/// Fetches and verifies the bundles of `users`, a few at a time, keeping only `devices`.
+async fn fetch_for_rekey(
+    fetcher: BundleFetcher,
+    users: Vec<String>,
+    devices: Vec<DeviceId>,
+) -> SdkResult<Vec<UserBundles>> {
+    let mut out = Vec::with_capacity(users.len());
+    for chunk in users.chunks(BUNDLE_FETCHES_IN_FLIGHT) {
+        let mut set = JoinSet::new();
+        for u in chunk {
+            let (f, u) = (fetcher.clone(), u.clone());
+            set.spawn(async move { f.fetch(&u).await });
+        }
+        while let Some(r) = set.join_next().await {
+            let mut b = r.map_err(|e| SdkError::Transport(format!("fetching bundles: {e}")))??;
+            b.devices.retain(|d| devices.contains(&d.device.device_id));
+            out.push(b);
+        }
+    }
+    Ok(out)
 }
 
 /// One device in one meeting. Drive it with [`MeetingRunner::next_event`].
@@ -130,6 +177,12 @@ pub struct MeetingRunner {
     indexes: BTreeMap<u16, DeviceId>,
     overlap: Duration,
     pending: VecDeque<MeetingEvent>,
+    /// The rekey being sent, if any; `actions` waits for it.
+    rekey: Option<RekeyJob>,
+    /// Actions not applied yet (those after a rekey being sent), in order.
+    actions: VecDeque<Action>,
+    /// The devices the last rekey was sent to, for the `Rekeyed` event of its install.
+    sent_to: usize,
 }
 
 impl std::fmt::Debug for MeetingRunner {
@@ -266,6 +319,9 @@ impl MeetingRunner {
             indexes,
             overlap: options.overlap,
             pending: VecDeque::new(),
+            rekey: None,
+            actions: VecDeque::new(),
+            sent_to: 0,
         };
         // Containers that arrived before the push channel was open.
         match runner.session.receive().await {
@@ -342,6 +398,9 @@ impl MeetingRunner {
             let got = tokio::select! {
                 ev = self.media_events.recv() => Arrived::Media(ev),
                 ev = next_push(&mut self.push), if self.push.is_some() => Arrived::Push(ev),
+                step = rekey_step(&mut self.rekey), if self.rekey.is_some() => {
+                    Arrived::Rekey(step)
+                }
                 () = sleep => return Next::Timeout,
             };
             match got {
@@ -361,6 +420,7 @@ impl MeetingRunner {
                     self.push = None;
                     self.warn("the relay closed the push channel".into());
                 }
+                Arrived::Rekey(step) => self.on_rekey_step(step).await,
             }
         }
     }
@@ -432,22 +492,28 @@ impl MeetingRunner {
         self.apply(actions).await;
     }
 
+    /// Queues `actions` and applies them in order; a rekey being sent holds back those
+    /// after it until its task has finished.
     async fn apply(&mut self, actions: crate::Result<Vec<Action>>) {
-        let actions = match actions {
-            Ok(a) => a,
+        match actions {
+            Ok(a) => self.actions.extend(a),
             Err(e) => return self.warn(format!("meeting: {e}")),
-        };
-        let mut sent_to = 0;
-        for a in actions {
+        }
+        self.run_actions().await;
+    }
+
+    async fn run_actions(&mut self) {
+        while self.rekey.is_none()
+            && let Some(a) = self.actions.pop_front()
+        {
             match a {
                 Action::SendRekey { payload, epoch, to } => {
-                    sent_to = to.len();
-                    if let Err(e) = self.send_rekey(&payload, &to).await {
-                        self.warn(format!("sending the rekey to epoch {epoch}: {e}"));
-                    }
+                    self.sent_to = to.len();
+                    self.start_rekey(payload, epoch, &to);
                 }
                 Action::Install(keys) => {
                     let epoch = keys.epoch();
+                    let sent_to = std::mem::take(&mut self.sent_to);
                     self.session.track_meeting(&keys);
                     for e in keys.roster().entries() {
                         self.indexes.insert(e.index, e.device_id);
@@ -473,9 +539,11 @@ impl MeetingRunner {
         }
     }
 
-    async fn send_rekey(&mut self, payload: &Payload, to: &[DeviceId]) -> SdkResult<()> {
+    /// Starts sending a rekey to `to`: a task fetches the bundles of their users
+    /// ([`Self::on_rekey_step`] seals and posts).
+    fn start_rekey(&mut self, payload: Payload, epoch: u64, to: &[DeviceId]) {
         if to.is_empty() {
-            return Ok(());
+            return;
         }
         let mut hashes: Vec<String> = to
             .iter()
@@ -495,20 +563,56 @@ impl MeetingRunner {
             ));
         }
         if hashes.is_empty() {
-            return Ok(());
+            return;
         }
-        let sent = self.session.send_to_devices(payload, &hashes, to).await?;
-        if !sent.skipped.is_empty() {
-            self.warn(format!(
-                "rekey not sent to device(s) {} (no prekeys on the relay)",
-                sent.skipped.join(", ")
-            ));
+        let fetch = fetch_for_rekey(self.session.fetcher(), hashes, to.to_vec());
+        let task = tokio::spawn(async move { RekeyStep::Fetched(fetch.await) });
+        self.rekey = Some(RekeyJob {
+            epoch,
+            payload,
+            task,
+        });
+    }
+
+    /// A step of the rekey being sent: bundles fetched → seal here and post in a task;
+    /// posted → done, the actions after it go on. Failures are warnings.
+    async fn on_rekey_step(&mut self, step: RekeyStep) {
+        let Some(job) = self.rekey.take() else {
+            return;
+        };
+        let epoch = job.epoch;
+        let failed = |e: &dyn std::fmt::Display| format!("sending the rekey to epoch {epoch}: {e}");
+        match step {
+            RekeyStep::Fetched(Ok(mut bundles)) => {
+                match self.session.seal_to_bundles(&job.payload, &mut bundles) {
+                    Ok(sealed) => {
+                        let client = self.session.relay_client();
+                        let task =
+                            tokio::spawn(
+                                async move { RekeyStep::Posted(sealed.post(&client).await) },
+                            );
+                        self.rekey = Some(RekeyJob { task, ..job });
+                        return;
+                    }
+                    Err(e) => self.warn(failed(&e)),
+                }
+            }
+            RekeyStep::Fetched(Err(e)) | RekeyStep::Posted(Err(e)) => self.warn(failed(&e)),
+            RekeyStep::Posted(Ok(sent)) => {
+                if !sent.skipped.is_empty() {
+                    self.warn(format!(
+                        "rekey not sent to device(s) {} (no prekeys on the relay)",
+                        sent.skipped.join(", ")
+                    ));
+                }
+            }
         }
-        Ok(())
+        self.run_actions().await;
     }
 
     /// Removes a participant (initiator only): records `removed` with the relay (which
-    /// closes its media session) and rekeys without it.
+    /// closes its media session) and starts the rekey without it, which goes on while
+    /// [`Self::next_event`] is called ([`MeetingEvent::Rekeyed`] once it is installed).
     pub async fn remove(&mut self, device_id: &str) -> SdkResult<()> {
         let device = device_from_hex(device_id)?;
         if !self.membership.is_initiator() {
@@ -554,6 +658,14 @@ impl MeetingRunner {
     /// Waits for the media task to finish (after [`Self::leave`] or the end) and returns
     /// the session.
     pub async fn finish(mut self) -> Session {
+        // A rekey being sent is finished first (bounded), as if it had been sent inline.
+        let rekey = async {
+            while self.rekey.is_some() {
+                let step = rekey_step(&mut self.rekey).await;
+                self.on_rekey_step(step).await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(10), rekey).await;
         if let Some(t) = self.media_task.take() {
             let _ = self.media.leave();
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
@@ -562,6 +674,17 @@ impl MeetingRunner {
             p.close().await;
         }
         self.session
+    }
+}
+
+/// The next step of the rekey being sent (pending when there is none).
+async fn rekey_step(job: &mut Option<RekeyJob>) -> RekeyStep {
+    match job {
+        Some(j) => match (&mut j.task).await {
+            Ok(step) => step,
+            Err(e) => RekeyStep::Posted(Err(SdkError::Transport(format!("rekey task: {e}")))),
+        },
+        None => std::future::pending().await,
     }
 }
 

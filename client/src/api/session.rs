@@ -83,6 +83,26 @@ pub struct Sent {
     pub skipped: Vec<String>,
 }
 
+/// A sealed container not posted yet ([`Session::seal_to_bundles`]).
+pub(crate) struct SealedContainer {
+    container: Vec<u8>,
+    recipients: Vec<String>,
+    skipped: Vec<String>,
+}
+
+impl SealedContainer {
+    /// Posts it with `client` (the session's credential).
+    pub(crate) async fn post(self, client: &RelayClient) -> SdkResult<Sent> {
+        let posted = client.post_container(&self.container).await?;
+        Ok(Sent {
+            container_id: posted.container_id,
+            expires_ms: posted.expires_ms,
+            recipients: self.recipients,
+            skipped: self.skipped,
+        })
+    }
+}
+
 /// A meeting started by [`Session::call`].
 #[derive(Debug)]
 pub struct Invitation {
@@ -160,6 +180,52 @@ fn local_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// Fetches and verifies bundles ([`Session::fetch_bundles`]) without holding the session.
+#[derive(Clone)]
+pub(crate) struct BundleFetcher {
+    client: RelayClient,
+    provider: std::sync::Arc<dyn conclave_crypto::CryptoProvider>,
+}
+
+impl BundleFetcher {
+    /// See [`Session::fetch_bundles`].
+    pub(crate) async fn fetch(&self, user_hash: &str) -> SdkResult<UserBundles> {
+        let raw = self.client.fetch_bundle(user_hash).await?;
+        if raw.user_hash != user_hash {
+            return Err(SdkError::BadResponse(format!(
+                "asked for the bundles of {user_hash}, got {}",
+                raw.user_hash
+            )));
+        }
+        let p = self.provider.as_ref();
+        let mut devices: Vec<VerifiedBundle> = Vec::with_capacity(raw.devices.len());
+        for doc in &raw.devices {
+            let bundle = DeviceBundle::from_json(&doc.to_string())
+                .map_err(|e| SdkError::BadResponse(format!("bundle of {user_hash}: {e}")))?;
+            let verified = verify_bundle(p, &bundle)?;
+            if let Some(first) = devices.first()
+                && first.device.user_key != verified.device.user_key
+            {
+                return Err(SdkError::Protocol(ClientError::UntrustedSender));
+            }
+            if devices
+                .iter()
+                .any(|d| d.device.device_id == verified.device.device_id)
+            {
+                return Err(SdkError::BadResponse(format!(
+                    "device {} appears twice in a bundle",
+                    hex::encode(verified.device.device_id)
+                )));
+            }
+            devices.push(verified);
+        }
+        Ok(UserBundles {
+            user_hash: user_hash.to_string(),
+            devices,
+        })
+    }
 }
 
 impl Session {
@@ -359,39 +425,15 @@ impl Session {
     /// verifies every one of them before anything is used: the certificate under the user
     /// key, every prekey under the app key, and that all devices carry the same user key.
     pub async fn fetch_bundles(&self, user_hash: &str) -> SdkResult<UserBundles> {
-        let raw = self.client.fetch_bundle(user_hash).await?;
-        if raw.user_hash != user_hash {
-            return Err(SdkError::BadResponse(format!(
-                "asked for the bundles of {user_hash}, got {}",
-                raw.user_hash
-            )));
+        self.fetcher().fetch(user_hash).await
+    }
+
+    /// What fetches and verifies bundles, detached from the session (for a task of its own).
+    pub(crate) fn fetcher(&self) -> BundleFetcher {
+        BundleFetcher {
+            client: self.client.clone(),
+            provider: self.identity.provider().clone(),
         }
-        let p = self.identity.provider().as_ref();
-        let mut devices: Vec<VerifiedBundle> = Vec::with_capacity(raw.devices.len());
-        for doc in &raw.devices {
-            let bundle = DeviceBundle::from_json(&doc.to_string())
-                .map_err(|e| SdkError::BadResponse(format!("bundle of {user_hash}: {e}")))?;
-            let verified = verify_bundle(p, &bundle)?;
-            if let Some(first) = devices.first()
-                && first.device.user_key != verified.device.user_key
-            {
-                return Err(SdkError::Protocol(ClientError::UntrustedSender));
-            }
-            if devices
-                .iter()
-                .any(|d| d.device.device_id == verified.device.device_id)
-            {
-                return Err(SdkError::BadResponse(format!(
-                    "device {} appears twice in a bundle",
-                    hex::encode(verified.device.device_id)
-                )));
-            }
-            devices.push(verified);
-        }
-        Ok(UserBundles {
-            user_hash: user_hash.to_string(),
-            devices,
-        })
     }
 
     /// Recipients out of verified bundles: this device is left out, devices without a
@@ -431,6 +473,16 @@ impl Session {
         recipients: &[Recipient],
         skipped: Vec<String>,
     ) -> SdkResult<Sent> {
+        let sealed = self.seal_for(payload, recipients, skipped)?;
+        sealed.post(&self.client).await
+    }
+
+    fn seal_for(
+        &self,
+        payload: &Payload,
+        recipients: &[Recipient],
+        skipped: Vec<String>,
+    ) -> SdkResult<SealedContainer> {
         let container = seal(
             &self.identity,
             payload,
@@ -440,16 +492,30 @@ impl Session {
                 ttl_seconds: self.options.ttl_seconds,
             },
         )?;
-        let posted = self.client.post_container(&container).await?;
-        Ok(Sent {
-            container_id: posted.container_id,
-            expires_ms: posted.expires_ms,
+        Ok(SealedContainer {
+            container,
             recipients: recipients
                 .iter()
                 .map(|r| hex::encode(r.device.device_id))
                 .collect(),
             skipped,
         })
+    }
+
+    /// Seals `payload` to the devices of already fetched bundles without posting it (the
+    /// caller posts it with [`SealedContainer::post`], e.g. from a task of its own).
+    pub(crate) fn seal_to_bundles(
+        &self,
+        payload: &Payload,
+        bundles: &mut [UserBundles],
+    ) -> SdkResult<SealedContainer> {
+        let (recipients, skipped) = self.recipients(bundles)?;
+        self.seal_for(payload, &recipients, skipped)
+    }
+
+    /// A client of the relay with this session's credential (cheap: shares the pool).
+    pub(crate) fn relay_client(&self) -> RelayClient {
+        self.client.clone()
     }
 
     /// Seals `payload` to every device of every user in `user_hashes` (one container for
