@@ -819,3 +819,54 @@ fn forged_future_epoch_frames_are_never_delivered() {
     assert_eq!(s.frames_dropped["auth_failed"], 10);
     assert_eq!(net.peer(2).seen.frames.values().sum::<u64>(), 0);
 }
+
+/// Many claimed senders of a future epoch: the total bound holds, the excess is counted.
+#[test]
+fn the_hold_is_bounded_in_total() {
+    use crate::media::pipeline::{HOLD_MAX_FRAMES, HOLD_MAX_PER_SENDER};
+    let mut net = Net::new();
+    let all: Vec<u8> = (1..=20).collect();
+    net.add(2, &all, vec![]);
+    net.run_until(Duration::from_millis(100));
+    let per_sender = HOLD_MAX_PER_SENDER + 2;
+    let mut sent = 0;
+    for i in (1..=20u8).filter(|&i| i != 2) {
+        let mut forger = crypto(1, 66, i, &all);
+        for n in 0..per_sender {
+            let f = forger.seal(b"", &[0; 40]).unwrap();
+            let header = MediaHeader {
+                stream: Stream::Audio,
+                keyframe: false,
+                audio_level: 30,
+                frame_number: 5_000_000 + n as u32,
+                frag_index: 0,
+                frag_count: 1,
+            };
+            let mut buf = vec![0u8; MAX_DATAGRAM];
+            let body = Body::MediaFwd {
+                header,
+                fragment: &f,
+            };
+            let len = media::encode(&mut buf, 100 + u32::from(i), 5, &body).unwrap();
+            buf.truncate(len);
+            net.deliver(addr(2), RELAY, &buf);
+            sent += 1;
+        }
+    }
+    assert!(sent > HOLD_MAX_FRAMES);
+    assert_eq!(net.peer(2).p.held_frames(), HOLD_MAX_FRAMES);
+    let s = net.peer(2).p.stats();
+    assert_eq!(
+        s.frames_dropped["key_pending_full"],
+        (sent - HOLD_MAX_FRAMES) as u64
+    );
+    // Their time runs out: all dropped and counted, nothing delivered.
+    net.run_until(Duration::from_millis(1_200));
+    assert_eq!(net.peer(2).p.held_frames(), 0);
+    let s = net.peer(2).p.stats();
+    assert_eq!(
+        s.frames_dropped["key_pending_expired"],
+        HOLD_MAX_FRAMES as u64
+    );
+    assert_eq!(net.peer(2).seen.frames.values().sum::<u64>(), 0);
+}

@@ -287,6 +287,7 @@ impl MediaPipeline {
         let now_ms = self.now_ms(now);
         let overlap_ms = u64::try_from(overlap.as_millis()).unwrap_or(u64::MAX);
         self.crypto.install_staged(keys, now_ms, overlap_ms)?;
+        self.expire_held(now);
         self.release_held(now);
         self.handle_timeout(now);
         Ok(())
