@@ -74,6 +74,8 @@ pub struct Recorder {
     windows: Windows,
     started_us: u64,
     streams: HashMap<(u16, u8), StreamRecord>,
+    /// The video layer (stream byte) last received from each sender.
+    video_layer: HashMap<u16, u8>,
     pub latency: Latency,
     pub per_second: Vec<SecondRecord>,
     /// Start of the join (control plane) → JOIN_ACK.
@@ -102,6 +104,7 @@ impl Recorder {
             windows,
             started_us,
             streams: HashMap::new(),
+            video_layer: HashMap::new(),
             latency: Latency::new(),
             per_second: vec![SecondRecord::default(); seconds],
             join: None,
@@ -140,10 +143,19 @@ impl Recorder {
             self.first_after_rekey
                 .push(Duration::from_micros(now_us.saturating_sub(at)));
         }
-        let s = self
-            .streams
-            .entry((f.sender_index, f.stream.to_byte()))
-            .or_default();
+        let stream = f.stream.to_byte();
+        // The relay forwards one video layer per sender and switches at keyframes: frames of
+        // a layer sent while another one was forwarded are not expected, so coming back to a
+        // layer starts a new loss segment.
+        let switched = f.stream.is_video()
+            && self
+                .video_layer
+                .insert(f.sender_index, stream)
+                .is_some_and(|last| last != stream);
+        let s = self.streams.entry((f.sender_index, stream)).or_default();
+        if switched {
+            s.seq.restart();
+        }
         if let Some(last) = s.last_arrival_us
             && self.windows.in_rekey(now_us)
         {

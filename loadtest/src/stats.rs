@@ -102,6 +102,9 @@ pub struct SequenceTracker {
     first: Option<u64>,
     highest: u64,
     received: u64,
+    /// Expected and received of the segments before the current one.
+    done_expected: u64,
+    done_received: u64,
 }
 
 impl SequenceTracker {
@@ -117,17 +120,31 @@ impl SequenceTracker {
         self.received += 1;
     }
 
+    /// Starts a new segment: frames between the last one recorded and the next one are not
+    /// expected (e.g. a simulcast layer the receiver was not subscribed to meanwhile).
+    pub fn restart(&mut self) {
+        self.done_expected += self.segment_expected();
+        self.done_received += self.received;
+        self.first = None;
+        self.highest = 0;
+        self.received = 0;
+    }
+
+    fn segment_expected(&self) -> u64 {
+        self.first.map_or(0, |f| self.highest - f + 1)
+    }
+
     pub fn received(&self) -> u64 {
-        self.received
+        self.done_received + self.received
     }
 
     pub fn expected(&self) -> u64 {
-        self.first.map_or(0, |f| self.highest - f + 1)
+        self.done_expected + self.segment_expected()
     }
 
     /// Frames missing between the first and the highest seen.
     pub fn lost(&self) -> u64 {
-        self.expected().saturating_sub(self.received)
+        self.expected().saturating_sub(self.received())
     }
 }
 
@@ -174,5 +191,14 @@ mod tests {
         assert_eq!(s.expected(), 8);
         assert_eq!(s.received(), 5);
         assert_eq!(s.lost(), 3);
+        // A new segment (the receiver came back to this layer): the frames in between are
+        // not expected, gaps inside the new segment are.
+        s.restart();
+        for seq in [40, 42] {
+            s.record(seq);
+        }
+        assert_eq!(s.expected(), 8 + 3);
+        assert_eq!(s.received(), 5 + 2);
+        assert_eq!(s.lost(), 4);
     }
 }
