@@ -18,6 +18,9 @@ pub struct RelaySample {
     /// Cores busy during the second (`None` for a relay this tool did not start).
     pub cpu_cores: Option<f64>,
     pub rss_bytes: Option<u64>,
+    /// Cores this load generator itself used during the second (its participants share the
+    /// machine with the relay).
+    pub tester_cpu_cores: Option<f64>,
     pub datagrams_in_per_s: f64,
     pub datagrams_out_per_s: f64,
     pub bits_in_per_s: f64,
@@ -88,6 +91,8 @@ pub async fn sample_relay(
         .unwrap_or_default();
     let mut out = Vec::new();
     let mut last_proc = pid.and_then(procstat::sample);
+    let me = std::process::id();
+    let mut last_self = procstat::sample(me);
     let mut last_counters = scrape_counters(&client, &url).await;
     let mut last_t = std::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -110,6 +115,12 @@ pub async fn sample_relay(
         };
         let rss_bytes = proc_now.as_ref().map(|p| p.rss_bytes);
         last_proc = proc_now;
+        let self_now = procstat::sample(me);
+        let tester_cpu_cores = match (&last_self, &self_now) {
+            (Some(a), Some(b)) => Some(procstat::cpu_between(a, b)),
+            _ => None,
+        };
+        last_self = self_now;
         let counters = scrape_counters(&client, &url).await;
         let rate = |f: fn(&Counters) -> f64| match (&last_counters, &counters) {
             (Some(a), Some(b)) => (f(b) - f(a)).max(0.0) / secs,
@@ -119,6 +130,7 @@ pub async fn sample_relay(
             t_us: unix_us(),
             cpu_cores,
             rss_bytes,
+            tester_cpu_cores,
             datagrams_in_per_s: rate(|c| c.datagrams_in),
             datagrams_out_per_s: rate(|c| c.datagrams_out),
             bits_in_per_s: rate(|c| c.bytes_in) * 8.0,

@@ -90,6 +90,9 @@ pub struct RelayUsage {
     pub cpu_us_per_datagram_out: Option<f64>,
     /// Datagrams the relay dropped during the run, by reason (from its /metrics).
     pub drops: BTreeMap<String, f64>,
+    /// Cores the load generator itself used (mean): when it nears the machine's cores,
+    /// latency and loss are the generator's, not the relay's.
+    pub tester_cpu_cores_mean: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -217,6 +220,7 @@ pub fn summarise(
         bits_out_per_s: mean(measured.iter().map(|s| s.bits_out_per_s)).unwrap_or(0.0),
         cpu_us_per_datagram_out: cpu.filter(|_| out_pps > 0.0).map(|c| c * 1e6 / out_pps),
         drops: relay_drops,
+        tester_cpu_cores_mean: mean(measured.iter().filter_map(|s| s.tester_cpu_cores)),
     };
     let egress_ratio = baseline
         .as_ref()
@@ -353,7 +357,7 @@ pub fn table(report: &Report) -> String {
         let o = &r.overall;
         let _ = writeln!(
             out,
-            "{:<18} {:>6} {:>9} {:>9} {:>6.3}% {:>8.2} {:>8.2} {:>8} {:>6} {:>9} {:>9.0} {:>7}",
+            "{:<18} {:>6} {:>9} {:>9} {:>6.3}% {:>8.2} {:>8.2} {:>8} {:>6} {:>9} {:>9.0} {:>7} {:>8}",
             truncate(&r.spec.name, 18),
             o.participants,
             o.frames_expected,
@@ -369,6 +373,9 @@ pub fn table(report: &Report) -> String {
             r.relay_usage.datagrams_out_per_s,
             r.egress_ratio
                 .map_or("-".into(), |x| format!("{:.0}%", x * 100.0)),
+            r.relay_usage
+                .tester_cpu_cores_mean
+                .map_or("-".into(), |c| format!("{:.0}%", c * 100.0)),
         );
         if r.rekeys > 0 {
             let _ = writeln!(
