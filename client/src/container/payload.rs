@@ -44,6 +44,10 @@ pub struct MeetingKeysJson {
     pub meeting_key: String,
     pub roster: Vec<RosterEntryJson>,
     pub call_type: CallType,
+    /// Rekey only (PROTOCOL §4.9, §12.3): when every participant switches sending to this
+    /// epoch, in ms of the master clock. Absent: each switches after the fixed overlap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch_at_ms: Option<u64>,
 }
 
 impl std::fmt::Debug for MeetingKeysJson {
@@ -52,6 +56,7 @@ impl std::fmt::Debug for MeetingKeysJson {
             .field("meeting_id", &self.meeting_id)
             .field("epoch", &self.epoch)
             .field("roster", &self.roster)
+            .field("switch_at_ms", &self.switch_at_ms)
             .finish_non_exhaustive()
     }
 }
@@ -79,7 +84,14 @@ impl MeetingKeysJson {
                 })
                 .collect(),
             call_type,
+            switch_at_ms: None,
         }
+    }
+
+    /// The same keys with a coordinated switch time (a rekey's `switch_at_ms`).
+    pub fn with_switch_at(mut self, switch_at_ms: u64) -> Self {
+        self.switch_at_ms = Some(switch_at_ms);
+        self
     }
 
     /// Validates and converts to [`EpochKeys`].
@@ -145,6 +157,9 @@ impl Payload {
     /// Checks what serde cannot: ids and keys are well formed.
     pub fn validate(&self) -> Result<()> {
         match self {
+            Payload::Invite(k) if k.switch_at_ms.is_some() => Err(ClientError::BadPayload(
+                "switch_at_ms is a member of rekey only".into(),
+            )),
             Payload::Invite(k) | Payload::Rekey(k) => k.to_keys().map(|_| ()),
             Payload::Leave { meeting_id, epoch } => {
                 if *epoch > conclave_wire::sframe::MediaKid::MAX_EPOCH {
@@ -177,5 +192,78 @@ impl Payload {
             serde_json::from_slice(bytes).map_err(|e| ClientError::BadPayload(e.to_string()))?;
         p.validate()?;
         Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conclave_crypto::CryptoProvider;
+    use conclave_crypto_software::SoftwareProvider;
+
+    fn keys_json() -> MeetingKeysJson {
+        let p = SoftwareProvider::new();
+        let user = p
+            .generate_p256(conclave_crypto::KeyUsage::Signing)
+            .expect("key")
+            .public_key();
+        let roster = Roster::new(vec![RosterEntry {
+            index: 0,
+            device_id: [1; 16],
+            user_key: user,
+        }])
+        .expect("roster");
+        let id = MeetingId::generate(&p, b"test").expect("id");
+        let keys = EpochKeys::start(&p, id, roster).expect("keys");
+        MeetingKeysJson::from_keys(&keys, CallType::Audio)
+    }
+
+    #[test]
+    fn a_rekey_round_trips_with_and_without_a_switch_time() {
+        let plain = Payload::Rekey(keys_json());
+        let bytes = plain.to_bytes().unwrap();
+        // Without a switch time the payload is what it was before the field existed.
+        assert!(!String::from_utf8_lossy(&bytes).contains("switch_at_ms"));
+        assert_eq!(Payload::from_bytes(&bytes).unwrap(), plain);
+
+        let timed = Payload::Rekey(keys_json().with_switch_at(1_700_000_001_234));
+        let bytes = timed.to_bytes().unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        assert!(text.ends_with(r#""call_type":"audio","switch_at_ms":1700000001234}"#));
+        let back = Payload::from_bytes(&bytes).unwrap();
+        assert_eq!(back, timed);
+        let Payload::Rekey(k) = back else {
+            panic!("not a rekey")
+        };
+        assert_eq!(k.switch_at_ms, Some(1_700_000_001_234));
+    }
+
+    #[test]
+    fn a_switch_time_is_refused_in_an_invite_and_must_be_an_integer() {
+        let invite = Payload::Invite(keys_json().with_switch_at(5));
+        assert!(matches!(invite.to_bytes(), Err(ClientError::BadPayload(_))));
+        let json = serde_json::to_string(&Payload::Rekey(keys_json())).unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["type"] = "invite".into();
+        v["switch_at_ms"] = 5.into();
+        let bytes = serde_json::to_vec(&v).unwrap();
+        assert!(matches!(
+            Payload::from_bytes(&bytes),
+            Err(ClientError::BadPayload(_))
+        ));
+        for bad in [
+            serde_json::Value::from(-1),
+            serde_json::Value::from(1.5),
+            serde_json::Value::from("5"),
+        ] {
+            let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+            v["switch_at_ms"] = bad;
+            let bytes = serde_json::to_vec(&v).unwrap();
+            assert!(Payload::from_bytes(&bytes).is_err());
+        }
+        // Other unknown members are still refused.
+        let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["switch_at"] = 5.into();
+        assert!(Payload::from_bytes(&serde_json::to_vec(&v).unwrap()).is_err());
     }
 }

@@ -344,6 +344,8 @@ pub(crate) fn remember(account: &mut Account, r: &Received, now: u64) {
             && k.epoch > i.keys.epoch
         {
             i.keys = k.clone();
+            // The switch time is the rekey's, never an invitation's (PROTOCOL §4.9).
+            i.keys.switch_at_ms = None;
         }
         return;
     }
