@@ -71,6 +71,8 @@ pub enum ClientError {
     CounterExhausted,
     #[error("roster is invalid: {0}")]
     BadRoster(&'static str),
+    #[error("rekey switch time {switch_at_ms} ms is too far ahead (now {now_ms} ms)")]
+    SwitchTooFar { switch_at_ms: u64, now_ms: u64 },
     #[error("HPKE sequence number exhausted")]
     HpkeSequenceExhausted,
 

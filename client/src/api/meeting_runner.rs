@@ -19,7 +19,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::membership::{Action, Departure, DeviceId, Membership, copy_keys, device_from_hex};
+use super::membership::{
+    Action, Departure, DeviceId, Membership, copy_keys, device_from_hex, stamp_rekey,
+    switch_delay_ms,
+};
 use super::push::PushStream;
 use super::session::{BundleFetcher, Received, Sent, Session, SessionEvent, UserBundles};
 use super::types::JoinTicket;
@@ -32,7 +35,8 @@ use crate::media::{
 use crate::meeting::{EpochKeys, MeetingCrypto};
 use crate::sframe::CipherSuite;
 
-/// The overlap between installing a new epoch and sending in it (PROTOCOL §12.3).
+/// The overlap between installing a new epoch and sending in it when the rekey names no
+/// switch time, and the base of the initiator's overlap (PROTOCOL §12.3).
 pub const DEFAULT_OVERLAP: Duration = Duration::from_millis(250);
 
 /// How a [`MeetingRunner`] runs.
@@ -46,7 +50,9 @@ pub struct MeetingOptions {
     /// Whether decrypted frames are delivered as [`MeetingEvent::Media`] events.
     pub deliver_frames: bool,
     pub suite: CipherSuite,
-    /// Staged switch: keep sending in the old epoch this long after installing a new one.
+    /// Staged switch: keep sending in the old epoch this long after installing a new one
+    /// whose rekey names no switch time. The initiator's switch time is this plus 3 ms
+    /// per recipient device, at most 5 s (PROTOCOL §12.3).
     pub overlap: Duration,
     /// How long old-epoch receive keys stay usable after the switch (`None`: the default).
     pub grace_ms: Option<u64>,
@@ -89,7 +95,7 @@ pub enum Role {
 pub enum MeetingEvent {
     /// From the media plane: joined, frames, files, speakers, epoch switches, the end.
     Media(MediaEvent),
-    /// A newer epoch was installed (sending follows after the overlap); `sent_to` is the
+    /// A newer epoch was installed (sending switches at the rekey's time); `sent_to` is the
     /// number of devices this initiator sent it to (0 for members).
     Rekeyed { epoch: u64, sent_to: usize },
     /// A participant left, rejected or was removed.
@@ -511,14 +517,15 @@ impl MeetingRunner {
                     self.sent_to = to.len();
                     self.start_rekey(payload, epoch, &to);
                 }
-                Action::Install(keys) => {
+                Action::Install { keys, switch_at_ms } => {
                     let epoch = keys.epoch();
+                    let overlap = self.overlap_until(epoch, switch_at_ms);
                     let sent_to = std::mem::take(&mut self.sent_to);
                     self.session.track_meeting(&keys);
                     for e in keys.roster().entries() {
                         self.indexes.insert(e.index, e.device_id);
                     }
-                    match self.media.install_epoch(keys, self.overlap).await {
+                    match self.media.install_epoch(keys, overlap).await {
                         Ok(()) => self
                             .pending
                             .push_back(MeetingEvent::Rekeyed { epoch, sent_to }),
@@ -535,6 +542,24 @@ impl MeetingRunner {
                     let _ = self.media.leave();
                     self.pending.push_back(MeetingEvent::Excluded);
                 }
+            }
+        }
+    }
+
+    /// How long after now sending switches to `epoch`: until `switch_at_ms` (master clock)
+    /// when the rekey named it, at once if that has passed; else (or if it is too far
+    /// ahead: a warning) the fixed overlap.
+    fn overlap_until(&mut self, epoch: u64, switch_at_ms: Option<u64>) -> Duration {
+        let Some(at) = switch_at_ms else {
+            return self.overlap;
+        };
+        match switch_delay_ms(at, self.session.now_ms()) {
+            Ok(ms) => Duration::from_millis(ms),
+            Err(e) => {
+                self.warn(format!(
+                    "epoch {epoch}: {e}; switching after the fixed overlap"
+                ));
+                self.overlap
             }
         }
     }
@@ -577,13 +602,26 @@ impl MeetingRunner {
     /// A step of the rekey being sent: bundles fetched → seal here and post in a task;
     /// posted → done, the actions after it go on. Failures are warnings.
     async fn on_rekey_step(&mut self, step: RekeyStep) {
-        let Some(job) = self.rekey.take() else {
+        let Some(mut job) = self.rekey.take() else {
             return;
         };
         let epoch = job.epoch;
         let failed = |e: &dyn std::fmt::Display| format!("sending the rekey to epoch {epoch}: {e}");
         match step {
             RekeyStep::Fetched(Ok(mut bundles)) => {
+                // The switch time is chosen now, just before sealing: the fetching is over,
+                // what is left is sealing and the relay's pushes, which take longer the more
+                // devices there are (PROTOCOL §12.3).
+                let devices = bundles.iter().map(|b| b.devices.len()).sum();
+                let base = u64::try_from(self.overlap.as_millis()).unwrap_or(u64::MAX);
+                stamp_rekey(
+                    &mut job.payload,
+                    &mut self.actions,
+                    epoch,
+                    self.session.now_ms(),
+                    base,
+                    devices,
+                );
                 match self.session.seal_to_bundles(&job.payload, &mut bundles) {
                     Ok(sealed) => {
                         let client = self.session.relay_client();

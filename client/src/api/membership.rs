@@ -58,8 +58,12 @@ impl Departure {
 /// What the I/O shell must do.
 #[derive(Debug)]
 pub enum Action {
-    /// Install these keys in the media client (receive at once, send after the overlap).
-    Install(EpochKeys),
+    /// Install these keys in the media client: receive at once, switch sending at
+    /// `switch_at_ms` (master clock) when the rekey named one, else after the fixed overlap.
+    Install {
+        keys: EpochKeys,
+        switch_at_ms: Option<u64>,
+    },
     /// Seal this `rekey` payload to exactly these devices and post it (initiator only).
     SendRekey {
         payload: Payload,
@@ -101,6 +105,65 @@ impl std::fmt::Debug for Membership {
             .field("initiator", &self.keeper.is_some())
             .finish_non_exhaustive()
     }
+}
+
+/// The initiator's overlap grows by this much per device its rekey is sealed to.
+pub const REKEY_OVERLAP_PER_DEVICE_MS: u64 = 3;
+/// The largest overlap the initiator chooses (PROTOCOL §12.3).
+pub const REKEY_OVERLAP_MAX_MS: u64 = 5_000;
+/// A rekey's switch time further ahead than this is refused (PROTOCOL §12.3).
+pub const MAX_SWITCH_AHEAD_MS: u64 = 60_000;
+
+/// The initiator's overlap for a rekey sealed to `recipients` devices: `base_ms` (reference
+/// 250 ms) plus [`REKEY_OVERLAP_PER_DEVICE_MS`] per device, at most
+/// [`REKEY_OVERLAP_MAX_MS`] (or `base_ms` if that is more).
+pub fn rekey_overlap_ms(base_ms: u64, recipients: usize) -> u64 {
+    let per_device = u64::try_from(recipients)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(REKEY_OVERLAP_PER_DEVICE_MS);
+    base_ms
+        .saturating_add(per_device)
+        .min(REKEY_OVERLAP_MAX_MS.max(base_ms))
+}
+
+/// How long after `now_ms` (master clock) sending switches for a rekey's `switch_at_ms`:
+/// 0 if that time has passed; [`ClientError::SwitchTooFar`] if it is more than
+/// [`MAX_SWITCH_AHEAD_MS`] ahead.
+pub fn switch_delay_ms(switch_at_ms: u64, now_ms: u64) -> Result<u64> {
+    if switch_at_ms > now_ms.saturating_add(MAX_SWITCH_AHEAD_MS) {
+        return Err(ClientError::SwitchTooFar {
+            switch_at_ms,
+            now_ms,
+        });
+    }
+    Ok(switch_at_ms.saturating_sub(now_ms))
+}
+
+/// The initiator, about to seal the rekey to epoch `epoch` for `recipients` devices at
+/// `now_ms` (master clock): sets its switch time to `now_ms + rekey_overlap_ms(base_ms,
+/// recipients)`, and the same time on its own pending install of that epoch in `actions`.
+/// Returns the switch time (`None` if `payload` is not a rekey).
+pub fn stamp_rekey(
+    payload: &mut Payload,
+    actions: &mut std::collections::VecDeque<Action>,
+    epoch: u64,
+    now_ms: u64,
+    base_ms: u64,
+    recipients: usize,
+) -> Option<u64> {
+    let Payload::Rekey(k) = payload else {
+        return None;
+    };
+    let at = now_ms.saturating_add(rekey_overlap_ms(base_ms, recipients));
+    k.switch_at_ms = Some(at);
+    for a in actions.iter_mut() {
+        if let Action::Install { keys, switch_at_ms } = a
+            && keys.epoch() == epoch
+        {
+            *switch_at_ms = Some(at);
+        }
+    }
+    Some(at)
 }
 
 /// A copy of an epoch's keys (the meeting key is copied into a fresh zeroising buffer).
@@ -281,7 +344,10 @@ impl Membership {
         if !self.roster.contains(&self.own_device) {
             out.push(Action::Excluded);
         } else {
-            out.push(Action::Install(keys));
+            out.push(Action::Install {
+                keys,
+                switch_at_ms: k.switch_at_ms,
+            });
         }
         Ok(out)
     }
@@ -327,7 +393,11 @@ impl Membership {
             epoch: self.epoch,
             to,
         });
-        out.push(Action::Install(install));
+        // The I/O shell sets the switch time when it seals the rekey ([`stamp_rekey`]).
+        out.push(Action::Install {
+            keys: install,
+            switch_at_ms: None,
+        });
         Ok(out)
     }
 }
@@ -374,7 +444,7 @@ mod tests {
 
     fn installed(actions: &[Action]) -> Option<&EpochKeys> {
         actions.iter().find_map(|a| match a {
-            Action::Install(k) => Some(k),
+            Action::Install { keys, .. } => Some(keys),
             _ => None,
         })
     }
@@ -497,5 +567,107 @@ mod tests {
         let text = Payload::Text { text: "hi".into() };
         assert!(m.on_container(&dev(2), &text).unwrap().is_empty());
         assert_eq!(m.epoch(), 0);
+    }
+    #[test]
+    fn the_initiators_overlap_grows_with_the_recipients_up_to_5_s() {
+        assert_eq!(rekey_overlap_ms(250, 0), 250);
+        assert_eq!(rekey_overlap_ms(250, 1), 253);
+        assert_eq!(rekey_overlap_ms(250, 498), 250 + 3 * 498);
+        assert_eq!(rekey_overlap_ms(250, 1024), 3_322);
+        assert_eq!(rekey_overlap_ms(250, 5_000), REKEY_OVERLAP_MAX_MS);
+        assert_eq!(rekey_overlap_ms(250, usize::MAX), REKEY_OVERLAP_MAX_MS);
+        // A base above the cap is kept as it is.
+        assert_eq!(rekey_overlap_ms(8_000, 10), 8_000);
+        assert_eq!(rekey_overlap_ms(0, 0), 0);
+    }
+
+    #[test]
+    fn switch_times_convert_to_a_delay_and_far_ones_are_refused() {
+        let now = 1_700_000_000_000;
+        assert_eq!(switch_delay_ms(now + 1_744, now).unwrap(), 1_744);
+        assert_eq!(switch_delay_ms(now, now).unwrap(), 0);
+        // Passed: at once.
+        assert_eq!(switch_delay_ms(now - 3_000, now).unwrap(), 0);
+        assert_eq!(switch_delay_ms(0, now).unwrap(), 0);
+        assert_eq!(
+            switch_delay_ms(now + MAX_SWITCH_AHEAD_MS, now).unwrap(),
+            MAX_SWITCH_AHEAD_MS
+        );
+        assert!(matches!(
+            switch_delay_ms(now + MAX_SWITCH_AHEAD_MS + 1, now),
+            Err(ClientError::SwitchTooFar { switch_at_ms, now_ms })
+                if switch_at_ms == now + MAX_SWITCH_AHEAD_MS + 1 && now_ms == now
+        ));
+        assert!(switch_delay_ms(u64::MAX, now).is_err());
+        assert_eq!(switch_delay_ms(u64::MAX, u64::MAX).unwrap(), 0);
+    }
+
+    #[test]
+    fn the_stamped_switch_time_reaches_the_rekey_the_initiator_and_the_members() {
+        let p = provider();
+        let k0 = keys(p.as_ref(), 4);
+        let mut init = Membership::initiator(p.clone(), dev(1), &k0, CallType::Video).unwrap();
+        let mut b = Membership::member(dev(2), dev(1), &k0).unwrap();
+        let out = init.on_member_event(&dev(4), MemberState::Left).unwrap();
+        // As the runner queues them: the rekey is sent, the install waits behind it.
+        let mut queue: std::collections::VecDeque<Action> = out.into_iter().collect();
+        assert!(queue.iter().any(|a| matches!(
+            a,
+            Action::Install {
+                switch_at_ms: None,
+                ..
+            }
+        )));
+        let Some(pos) = queue
+            .iter()
+            .position(|a| matches!(a, Action::SendRekey { .. }))
+        else {
+            panic!("no rekey")
+        };
+        let Some(Action::SendRekey {
+            mut payload,
+            epoch,
+            to,
+        }) = queue.remove(pos)
+        else {
+            panic!("no rekey")
+        };
+        assert_eq!(to.len(), 2);
+        let now = 1_700_000_000_000;
+        let at = stamp_rekey(&mut payload, &mut queue, epoch, now, 250, to.len()).unwrap();
+        assert_eq!(at, now + 256);
+        // The initiator's own install switches at the same time.
+        assert!(queue.iter().any(|a| matches!(
+            a,
+            Action::Install { keys, switch_at_ms: Some(t) } if keys.epoch() == 1 && *t == at
+        )));
+        // It survives sealing (bytes) and a member installs with it.
+        let payload = Payload::from_bytes(&payload.to_bytes().unwrap()).unwrap();
+        let got = b.on_container(&dev(1), &payload).unwrap();
+        assert!(got.iter().any(|a| matches!(
+            a,
+            Action::Install { keys, switch_at_ms: Some(t) } if keys.epoch() == 1 && *t == at
+        )));
+        // Not a rekey: nothing stamped.
+        let mut text = Payload::Text { text: "hi".into() };
+        assert_eq!(stamp_rekey(&mut text, &mut queue, 1, now, 250, 2), None);
+    }
+
+    #[test]
+    fn a_rekey_without_a_switch_time_installs_with_the_fixed_overlap() {
+        let p = provider();
+        let k0 = keys(p.as_ref(), 3);
+        let mut init = Membership::initiator(p.clone(), dev(1), &k0, CallType::Video).unwrap();
+        let mut b = Membership::member(dev(2), dev(1), &k0).unwrap();
+        let out = init.on_member_event(&dev(3), MemberState::Left).unwrap();
+        let (payload, _, _) = rekey_of(&out);
+        let got = b.on_container(&dev(1), payload).unwrap();
+        assert!(got.iter().any(|a| matches!(
+            a,
+            Action::Install {
+                switch_at_ms: None,
+                ..
+            }
+        )));
     }
 }
