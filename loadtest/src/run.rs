@@ -329,7 +329,8 @@ pub async fn run(
             }
             if let Some(stats) = runner.stats().await {
                 recorder.frames_sent = own_sent(&stats);
-                recorder.decrypt_failures = stats.participants.values().map(|p| p.failures).sum();
+                let events_dropped = runner.media().events_dropped().await.unwrap_or(0);
+                recorder.final_stats(&stats, events_dropped);
                 live.failures
                     .fetch_add(recorder.decrypt_failures, Ordering::Relaxed);
             }
