@@ -10,7 +10,9 @@
 //! container) runs in a task of its own while media events keep flowing; the actions after
 //! it (installing the new epoch, later departures) wait until it has finished, so that the
 //! containers are posted before the initiator installs the keys, and rekeys go out one at a
-//! time, in order.
+//! time, in order. Adding a participant to the running meeting ([`MeetingRunner::add`]) is
+//! a rekey too: the `rekey` to those already in it, then the `invite` to the new devices,
+//! both posted before the initiator installs the new epoch.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -138,11 +140,20 @@ enum RekeyStep {
     Posted(SdkResult<Sent>),
 }
 
-/// The rekey being sent: its task and what it is for.
+/// The rekey (or the invite of an add) being sent: its task and what it is for.
 struct RekeyJob {
     epoch: u64,
     payload: Payload,
     task: JoinHandle<RekeyStep>,
+}
+
+impl RekeyJob {
+    fn what(&self) -> &'static str {
+        match self.payload {
+            Payload::Invite(_) => "invite",
+            _ => "rekey",
+        }
+    }
 }
 
 /// Fetches and verifies the bundles of `users`, a few at a time, keeping only `devices`.
@@ -189,6 +200,8 @@ pub struct MeetingRunner {
     actions: VecDeque<Action>,
     /// The devices the last rekey was sent to, for the `Rekeyed` event of its install.
     sent_to: usize,
+    /// The bundles fetched by [`Self::add`] for the invite of each epoch it drew.
+    invite_bundles: BTreeMap<u64, Vec<UserBundles>>,
 }
 
 impl std::fmt::Debug for MeetingRunner {
@@ -328,6 +341,7 @@ impl MeetingRunner {
             rekey: None,
             actions: VecDeque::new(),
             sent_to: 0,
+            invite_bundles: BTreeMap::new(),
         };
         // Containers that arrived before the push channel was open.
         match runner.session.receive().await {
@@ -515,7 +529,12 @@ impl MeetingRunner {
             match a {
                 Action::SendRekey { payload, epoch, to } => {
                     self.sent_to = to.len();
-                    self.start_rekey(payload, epoch, &to);
+                    self.start_rekey(payload, epoch, &to, None);
+                }
+                Action::SendInvite { payload, epoch, to } => {
+                    self.sent_to += to.len();
+                    let bundles = self.invite_bundles.remove(&epoch);
+                    self.start_rekey(payload, epoch, &to, bundles);
                 }
                 Action::Install { keys, switch_at_ms } => {
                     let epoch = keys.epoch();
@@ -564,10 +583,29 @@ impl MeetingRunner {
         }
     }
 
-    /// Starts sending a rekey to `to`: a task fetches the bundles of their users
-    /// ([`Self::on_rekey_step`] seals and posts).
-    fn start_rekey(&mut self, payload: Payload, epoch: u64, to: &[DeviceId]) {
+    /// Starts sending a rekey (or an add's invite) to `to`: a task fetches the bundles of
+    /// their users, unless they were fetched already ([`Self::on_rekey_step`] seals and
+    /// posts).
+    fn start_rekey(
+        &mut self,
+        payload: Payload,
+        epoch: u64,
+        to: &[DeviceId],
+        fetched: Option<Vec<UserBundles>>,
+    ) {
         if to.is_empty() {
+            return;
+        }
+        if let Some(mut bundles) = fetched {
+            for b in &mut bundles {
+                b.devices.retain(|d| to.contains(&d.device.device_id));
+            }
+            let task = tokio::spawn(async move { RekeyStep::Fetched(Ok(bundles)) });
+            self.rekey = Some(RekeyJob {
+                epoch,
+                payload,
+                task,
+            });
             return;
         }
         let mut hashes: Vec<String> = to
@@ -583,8 +621,12 @@ impl MeetingRunner {
             .collect();
         if !unknown.is_empty() {
             self.warn(format!(
-                "no user known for device(s) {}: they get no rekey",
-                unknown.join(", ")
+                "no user known for device(s) {}: they get no {}",
+                unknown.join(", "),
+                match payload {
+                    Payload::Invite(_) => "invite",
+                    _ => "rekey",
+                }
             ));
         }
         if hashes.is_empty() {
@@ -605,8 +647,9 @@ impl MeetingRunner {
         let Some(mut job) = self.rekey.take() else {
             return;
         };
-        let epoch = job.epoch;
-        let failed = |e: &dyn std::fmt::Display| format!("sending the rekey to epoch {epoch}: {e}");
+        let (epoch, what) = (job.epoch, job.what());
+        let failed =
+            |e: &dyn std::fmt::Display| format!("sending the {what} to epoch {epoch}: {e}");
         match step {
             RekeyStep::Fetched(Ok(mut bundles)) => {
                 // The switch time is chosen now, just before sealing: the fetching is over,
@@ -639,7 +682,7 @@ impl MeetingRunner {
             RekeyStep::Posted(Ok(sent)) => {
                 if !sent.skipped.is_empty() {
                     self.warn(format!(
-                        "rekey not sent to device(s) {} (no prekeys on the relay)",
+                        "{what} not sent to device(s) {} (no prekeys on the relay)",
                         sent.skipped.join(", ")
                     ));
                 }
@@ -669,6 +712,65 @@ impl MeetingRunner {
         let actions = self.membership.remove(&device);
         self.apply(actions).await;
         Ok(())
+    }
+
+    /// Adds every device of `user_hash` to the running meeting (initiator only): fetches
+    /// and verifies the user's bundles, records each device not in the meeting yet (and
+    /// with a prekey on the relay) as `invited` with the relay, and starts the next epoch
+    /// with them: the `rekey` to the devices already in it, then the `invite` (the new
+    /// epoch's keys) to the new devices, which go on while [`Self::next_event`] is called;
+    /// the initiator installs the epoch once both are posted ([`MeetingEvent::Rekeyed`]).
+    /// Returns the added devices (32 hex digits each).
+    pub async fn add(&mut self, user_hash: &str) -> SdkResult<Vec<String>> {
+        if !self.membership.is_initiator() {
+            return Err(SdkError::Invalid(
+                "only the meeting's initiator adds participants".into(),
+            ));
+        }
+        let mut bundles = self.session.fetch_bundles(user_hash).await?;
+        bundles
+            .devices
+            .retain(|d| !self.membership.is_member(&d.device.device_id) && !d.prekeys.is_empty());
+        if bundles.devices.is_empty() {
+            return Err(SdkError::Invalid(format!(
+                "user {user_hash} has no device to add (all in the meeting, or no prekeys)"
+            )));
+        }
+        if let Some(d) = bundles
+            .devices
+            .iter()
+            .find(|d| self.membership.has_departed(&d.device.device_id))
+        {
+            return Err(SdkError::Invalid(format!(
+                "device {} has left the meeting",
+                hex::encode(d.device.device_id)
+            )));
+        }
+        let mid = self.meeting_id();
+        let devices: Vec<String> = bundles
+            .devices
+            .iter()
+            .map(|d| hex::encode(d.device.device_id))
+            .collect();
+        for d in &devices {
+            self.session
+                .client()
+                .set_member(&mid, d, super::types::MemberState::Invited)
+                .await?;
+        }
+        let entries = bundles
+            .devices
+            .iter()
+            .map(|d| (d.device.device_id, d.device.user_key))
+            .collect();
+        let actions = self.membership.add(entries)?;
+        for d in &bundles.devices {
+            self.users.insert(d.device.device_id, user_hash.to_string());
+        }
+        self.invite_bundles
+            .insert(self.membership.epoch(), vec![bundles]);
+        self.apply(Ok(actions)).await;
+        Ok(devices)
     }
 
     /// Leaves the meeting: a member records `left` with the relay and tells the initiator

@@ -13,12 +13,12 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use conclave_crypto::{CryptoProvider, Secret};
+use conclave_crypto::{CryptoProvider, P256PublicKey, Secret};
 use conclave_wire::container::DEVICE_ID_LEN;
 
 use super::types::MemberState;
 use crate::container::{CallType, MeetingKeysJson, Payload};
-use crate::meeting::{EpochKeys, MeetingId};
+use crate::meeting::{EpochKeys, MeetingId, Roster, RosterEntry};
 use crate::{ClientError, Result};
 
 /// A device id (16 bytes).
@@ -70,6 +70,13 @@ pub enum Action {
         epoch: u64,
         to: Vec<DeviceId>,
     },
+    /// Seal this `invite` payload (the keys of `epoch`, no switch time) to exactly these
+    /// devices, the ones added to a running meeting, and post it (initiator only).
+    SendInvite {
+        payload: Payload,
+        epoch: u64,
+        to: Vec<DeviceId>,
+    },
     /// A participant is gone (shown to the user; the rekey, if any, is a separate action).
     Departed { device: DeviceId, why: Departure },
     /// This device is not in the meeting any more (removed, or left elsewhere): stop.
@@ -93,6 +100,9 @@ pub struct Membership {
     roster: BTreeSet<DeviceId>,
     /// Devices that departed (so that late reports of them are ignored).
     departed: BTreeSet<DeviceId>,
+    /// The highest sender index of any roster seen: added devices get the ones after it,
+    /// so that an index never names two devices in one meeting.
+    max_index: u16,
     keeper: Option<Keeper>,
 }
 
@@ -176,6 +186,15 @@ pub fn copy_keys(k: &EpochKeys) -> Result<EpochKeys> {
     )
 }
 
+fn max_index_of(keys: &EpochKeys) -> u16 {
+    keys.roster()
+        .entries()
+        .iter()
+        .map(|e| e.index)
+        .max()
+        .unwrap_or(0)
+}
+
 fn devices_of(keys: &EpochKeys) -> BTreeSet<DeviceId> {
     keys.roster()
         .entries()
@@ -208,6 +227,7 @@ impl Membership {
             epoch: keys.epoch(),
             roster: devices_of(keys),
             departed: BTreeSet::new(),
+            max_index: max_index_of(keys),
             keeper: Some(Keeper {
                 provider,
                 keys: copy_keys(keys)?,
@@ -231,6 +251,7 @@ impl Membership {
             epoch: keys.epoch(),
             roster: devices_of(keys),
             departed: BTreeSet::new(),
+            max_index: max_index_of(keys),
             keeper: None,
         })
     }
@@ -312,6 +333,90 @@ impl Membership {
         self.on_departure(device, Departure::Removed)
     }
 
+    /// The initiator adds devices to the running meeting (after fetching and verifying
+    /// their bundles; `entries` are each device with its user key). The next epoch is the
+    /// current roster plus the new devices at the sender indexes after the highest one
+    /// used so far, under a fresh key: a `rekey` to the devices already in it, an `invite`
+    /// to the new ones, then the install (PROTOCOL §5.2, §12.3). Devices already in the
+    /// roster or departed are refused, as is an empty list.
+    pub fn add(&mut self, entries: Vec<(DeviceId, P256PublicKey)>) -> Result<Vec<Action>> {
+        let Some(keeper) = self.keeper.as_mut() else {
+            return Err(ClientError::BadPayload(
+                "only the initiator adds participants".into(),
+            ));
+        };
+        if entries.is_empty() {
+            return Err(ClientError::BadPayload("no device to add".into()));
+        }
+        let mut new_devices: BTreeSet<DeviceId> = BTreeSet::new();
+        for (d, _) in &entries {
+            if self.roster.contains(d) || *d == self.own_device {
+                return Err(ClientError::BadPayload(format!(
+                    "device {} is already in the meeting",
+                    hex::encode(d)
+                )));
+            }
+            if self.departed.contains(d) {
+                return Err(ClientError::BadPayload(format!(
+                    "device {} has left the meeting",
+                    hex::encode(d)
+                )));
+            }
+            if !new_devices.insert(*d) {
+                return Err(ClientError::BadPayload(format!(
+                    "device {} is named twice",
+                    hex::encode(d)
+                )));
+            }
+        }
+        let mut roster: Vec<RosterEntry> = keeper.keys.roster().entries().to_vec();
+        let mut index = self.max_index;
+        for (device_id, user_key) in entries {
+            index = index
+                .checked_add(1)
+                .ok_or(ClientError::BadRoster("sender indexes exhausted"))?;
+            roster.push(RosterEntry {
+                index,
+                device_id,
+                user_key,
+            });
+        }
+        let next = keeper
+            .keys
+            .rekey(keeper.provider.as_ref(), Roster::new(roster)?)?;
+        let rekey = Payload::Rekey(MeetingKeysJson::from_keys(&next, keeper.call_type));
+        rekey.validate()?;
+        let invite = Payload::Invite(MeetingKeysJson::from_keys(&next, keeper.call_type));
+        invite.validate()?;
+        let existing: Vec<DeviceId> = self
+            .roster
+            .iter()
+            .filter(|d| **d != self.own_device)
+            .copied()
+            .collect();
+        self.epoch = next.epoch();
+        self.max_index = index;
+        self.roster = devices_of(&next);
+        let install = copy_keys(&next)?;
+        keeper.keys = next;
+        Ok(vec![
+            Action::SendRekey {
+                payload: rekey,
+                epoch: self.epoch,
+                to: existing,
+            },
+            Action::SendInvite {
+                payload: invite,
+                epoch: self.epoch,
+                to: new_devices.into_iter().collect(),
+            },
+            Action::Install {
+                keys: install,
+                switch_at_ms: None,
+            },
+        ])
+    }
+
     fn on_rekey(&mut self, sender: &DeviceId, k: &MeetingKeysJson) -> Result<Vec<Action>> {
         if *sender != self.initiator || self.keeper.is_some() {
             // Only the initiator rekeys (and it never receives its own rekeys).
@@ -325,6 +430,7 @@ impl Membership {
         }
         let keys = k.to_keys()?;
         self.epoch = keys.epoch();
+        self.max_index = self.max_index.max(max_index_of(&keys));
         let new_roster = devices_of(&keys);
         let mut out: Vec<Action> = self
             .roster
@@ -669,5 +775,118 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    fn user_key(p: &dyn CryptoProvider) -> P256PublicKey {
+        p.generate_p256(conclave_crypto::KeyUsage::Signing)
+            .expect("key")
+            .public_key()
+    }
+
+    fn invite_of(actions: &[Action]) -> (&Payload, u64, &[DeviceId]) {
+        actions
+            .iter()
+            .find_map(|a| match a {
+                Action::SendInvite { payload, epoch, to } => Some((payload, *epoch, to.as_slice())),
+                _ => None,
+            })
+            .expect("an invite")
+    }
+
+    #[test]
+    fn an_add_rekeys_the_others_and_invites_the_new_devices_at_fresh_indexes() {
+        let p = provider();
+        let k0 = keys(p.as_ref(), 3);
+        let mut init = Membership::initiator(p.clone(), dev(1), &k0, CallType::Video).unwrap();
+        let mut b = Membership::member(dev(2), dev(1), &k0).unwrap();
+        // A departure first: index 2 (device 3) is gone, the next index is still 3.
+        let out = init.on_member_event(&dev(3), MemberState::Left).unwrap();
+        assert_eq!(rekey_of(&out).1, 1);
+        let joiner_key = user_key(p.as_ref());
+        let out = init
+            .add(vec![(dev(7), joiner_key), (dev(8), joiner_key)])
+            .unwrap();
+        // In order: the rekey, the invite, the install.
+        assert!(matches!(
+            out.as_slice(),
+            [
+                Action::SendRekey { .. },
+                Action::SendInvite { .. },
+                Action::Install { .. }
+            ]
+        ));
+        let (rekey, epoch, to) = rekey_of(&out);
+        assert_eq!(
+            (epoch, to),
+            (2, &[dev(2)][..]),
+            "not itself, not the new ones"
+        );
+        let (invite, ie, ito) = invite_of(&out);
+        assert_eq!((ie, ito), (2, &[dev(7), dev(8)][..]));
+        let Payload::Invite(ik) = invite else {
+            panic!("not an invite")
+        };
+        assert_eq!(ik.switch_at_ms, None);
+        invite.validate().unwrap();
+        let Payload::Rekey(rk) = rekey else {
+            panic!("not a rekey")
+        };
+        let k2 = rk.to_keys().unwrap();
+        let ki = ik.to_keys().unwrap();
+        assert_eq!(k2.meeting_key().expose(), ki.meeting_key().expose());
+        assert_eq!(k2.roster(), ki.roster());
+        assert_eq!(k2.index_of(&dev(1)).unwrap(), 0);
+        assert_eq!(k2.index_of(&dev(2)).unwrap(), 1);
+        assert_eq!(k2.index_of(&dev(7)).unwrap(), 3, "index 2 is never reused");
+        assert_eq!(k2.index_of(&dev(8)).unwrap(), 4);
+        assert_eq!(k2.roster().by_device(&dev(7)).unwrap().user_key, joiner_key);
+        assert_eq!(installed(&out).unwrap().epoch(), 2);
+        assert_eq!(installed(&out).unwrap().meeting_key(), k2.meeting_key());
+        assert_eq!(init.epoch(), 2);
+        assert!(init.is_member(&dev(7)) && init.is_member(&dev(8)));
+        // The member takes the rekey; the joiner starts from the invite.
+        let got = b.on_container(&dev(1), rekey).unwrap();
+        assert_eq!(installed(&got).unwrap().epoch(), 2);
+        assert!(b.is_member(&dev(7)));
+        let mut j = Membership::member(dev(7), dev(1), &ki).unwrap();
+        assert_eq!(j.epoch(), 2);
+        // A later add goes on after the highest index, one epoch per add.
+        let out = init.add(vec![(dev(9), joiner_key)]).unwrap();
+        let (rekey, epoch, to) = rekey_of(&out);
+        assert_eq!((epoch, to), (3, &[dev(2), dev(7), dev(8)][..]));
+        let Payload::Rekey(rk) = rekey else {
+            panic!("not a rekey")
+        };
+        assert_eq!(rk.to_keys().unwrap().index_of(&dev(9)).unwrap(), 5);
+        assert_eq!(invite_of(&out).2, &[dev(9)]);
+        assert_eq!(
+            installed(&j.on_container(&dev(1), rekey).unwrap())
+                .unwrap()
+                .epoch(),
+            3
+        );
+        // The joiner's departure makes the usual rekey.
+        let out = init.on_member_event(&dev(7), MemberState::Left).unwrap();
+        assert_eq!(rekey_of(&out).1, 4);
+    }
+
+    #[test]
+    fn adds_of_members_departed_devices_or_nobody_are_refused() {
+        let p = provider();
+        let k0 = keys(p.as_ref(), 3);
+        let mut init = Membership::initiator(p.clone(), dev(1), &k0, CallType::Audio).unwrap();
+        let key = user_key(p.as_ref());
+        assert!(init.add(vec![(dev(2), key)]).is_err(), "already a member");
+        assert!(init.add(vec![(dev(1), key)]).is_err(), "itself");
+        assert!(init.add(Vec::new()).is_err(), "nobody");
+        assert!(
+            init.add(vec![(dev(5), key), (dev(5), key)]).is_err(),
+            "twice"
+        );
+        init.on_member_event(&dev(3), MemberState::Left).unwrap();
+        assert!(init.add(vec![(dev(3), key)]).is_err(), "departed");
+        assert_eq!(init.epoch(), 1, "refusals draw no epoch");
+        let mut b = Membership::member(dev(2), dev(1), &k0).unwrap();
+        assert!(b.add(vec![(dev(5), key)]).is_err(), "only the initiator");
     }
 }
