@@ -5,10 +5,9 @@
 //!
 //! `cargo bench -p conclave-relay --bench fanout` (`-- --quick` for a short run).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use conclave_relay::config::MediaConfig;
@@ -22,31 +21,9 @@ use conclave_wire::media::{
 };
 use conclave_wire::sframe::{MediaKid, SframeHeader};
 
-/// Counts every allocation of the process.
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "common/alloc.rs"]
+mod alloc;
+use alloc::allocations;
 
 const SUBSCRIBERS: usize = 100;
 /// Fragments per frame (all full-size: the GSO case).
@@ -195,7 +172,7 @@ fn loopback(sendmmsg: bool, gso: bool, rounds: usize, window: Duration) -> (Vec<
     std::thread::sleep(Duration::from_millis(300));
     let stats = plane.stats();
     let mut rates = Vec::with_capacity(rounds);
-    let a0 = ALLOCATIONS.load(Ordering::Relaxed);
+    let a0 = allocations();
     let in0 = stats.totals().counters.datagrams_in;
     for _ in 0..rounds {
         let before = stats.totals().counters.datagrams_out;
@@ -204,7 +181,7 @@ fn loopback(sendmmsg: bool, gso: bool, rounds: usize, window: Duration) -> (Vec<
         let after = stats.totals().counters.datagrams_out;
         rates.push((after - before) as f64 / t.elapsed().as_secs_f64());
     }
-    let allocs = ALLOCATIONS.load(Ordering::Relaxed) - a0;
+    let allocs = allocations() - a0;
     let forwarded = stats.totals().counters.datagrams_in - in0;
     stop.store(true, Ordering::Relaxed);
     let _ = sender.join();
@@ -267,9 +244,9 @@ fn core_allocations(packets: usize) -> (u64, usize) {
         fanout
     };
     run(1000, &mut core, &mut p); // warm-up: buffers reach their steady size
-    let a0 = ALLOCATIONS.load(Ordering::Relaxed);
+    let a0 = allocations();
     let fanout = run(packets, &mut core, &mut p);
-    (ALLOCATIONS.load(Ordering::Relaxed) - a0, fanout)
+    (allocations() - a0, fanout)
 }
 
 fn median(v: &mut [f64]) -> f64 {

@@ -4,10 +4,9 @@
 //! allocates nothing in steady state.
 //! `cargo bench -p conclave-relay --bench router`
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::atomic::{AtomicU64, Ordering};
+
 use std::time::{Duration, Instant};
 
 use conclave_relay::media::router::{MeetingKey, ParticipantId, Router, RouterConfig};
@@ -15,39 +14,9 @@ use conclave_wire::media::{Layer, MAX_FRAGMENT, MediaHeader, SILENT_LEVEL, Strea
 use conclave_wire::sframe::{MediaKid, SframeHeader};
 use criterion::{BenchmarkId, Criterion, Throughput};
 
-/// Counts every allocation and reallocation of the process.
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards every call unchanged to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's contract for `alloc` is passed on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` through this allocator with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's contract for `realloc` is passed on unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "common/alloc.rs"]
+mod alloc;
+use alloc::allocations;
 
 /// One publisher and `subscribers` subscribers in one meeting, every subscriber settled on
 /// the publisher's L2; the publisher sends 3-fragment L2 frames and 20 ms audio frames.
@@ -187,7 +156,7 @@ fn allocation_check() {
             s.video_frame();
             s.audio_frame();
         }
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let before = allocations();
         let mut packets = 0u64;
         let mut decisions = 0u64;
         for _ in 0..30_000 {
@@ -195,7 +164,7 @@ fn allocation_check() {
             decisions += s.audio_frame() as u64;
             packets += 4;
         }
-        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        let allocations = allocations() - before;
         println!(
             "router allocation check, {subscribers} subscribers: {packets} packets routed \
              ({decisions} forwarding decisions, {:.1} s simulated): {allocations} allocations \
