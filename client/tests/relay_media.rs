@@ -11,15 +11,11 @@ mod relay_harness;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use conclave_client::api::{MeetingOptions, MeetingRunner, Received, Role, Session};
-use conclave_client::container::{CallType, Payload};
 use conclave_client::media::{
     AudioConfig, AudioSource, FileSource, Source, Stream, VideoConfig, VideoSource,
 };
-use conclave_client::meeting::EpochKeys;
-use relay_harness::media::{MEDIA_CONFIG, Party, media_address};
-use relay_harness::udp_proxy::UdpProxy;
-use relay_harness::{Relay, bounded, user};
+use relay_harness::media::{MEDIA_CONFIG, Three, start_three};
+use relay_harness::{Relay, bounded};
 
 /// Known plaintext at the start of every audio and video frame and all over the file.
 const MARKER: &[u8] = b"<<CONCLAVE-PLAINTEXT-MARKER-5b1e9d>>";
@@ -71,27 +67,6 @@ fn test_file(len: usize) -> Vec<u8> {
     out
 }
 
-fn invite_keys(got: &[Received]) -> EpochKeys {
-    got.iter()
-        .find_map(|r| match r {
-            Received::Opened(d) => match &d.opened.payload {
-                Payload::Invite(k) => Some(k.to_keys().expect("invite keys")),
-                _ => None,
-            },
-            Received::Refused(r) => panic!("refused: {}", r.error),
-        })
-        .expect("an invite")
-}
-
-fn options(proxy: &UdpProxy, sources: Vec<Source>) -> MeetingOptions {
-    MeetingOptions {
-        media_address: Some(proxy.addr),
-        sources,
-        deliver_frames: true,
-        ..MeetingOptions::default()
-    }
-}
-
 fn find(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -103,55 +78,17 @@ async fn three_parties_exchange_audio_video_and_a_file_and_the_relay_sees_no_pla
     let file = test_file(100_000);
     let t0 = Instant::now();
     bounded(120, async {
-        let a = user(&relay, root.path(), "alice", 1, 20).await.remove(0);
-        let mut b = user(&relay, root.path(), "bob", 1, 20).await.remove(0);
-        let mut c = user(&relay, root.path(), "carol", 1, 20).await.remove(0);
-        let mut a: Session = a;
-        let inv = a
-            .call(
-                &[b.user_hash().to_string(), c.user_hash().to_string()],
-                CallType::Video,
-            )
-            .await
-            .unwrap();
-        let mid = inv.meeting_id.to_hex();
-        eprintln!("{:?}: invited", t0.elapsed());
-        let kb = invite_keys(&b.receive().await.unwrap());
-        let kc = invite_keys(&c.receive().await.unwrap());
-        let relay_media = media_address(&a, &mid).await;
-        let proxies = [
-            UdpProxy::start(relay_media).await,
-            UdpProxy::start(relay_media).await,
-            UdpProxy::start(relay_media).await,
-        ];
-        let a_device = a.device_id().to_string();
-        let a_hash = a.user_hash().to_string();
-        let member = || Role::Member {
-            initiator_device: a_device.clone(),
-            initiator_user: Some(a_hash.clone()),
-        };
-        let ra = MeetingRunner::start(
-            a,
-            inv.keys,
-            Role::Initiator {
-                members: inv.members.clone(),
-                call_type: CallType::Video,
-            },
-            options(&proxies[0], sources(1, Some(file.clone()))),
+        let Three {
+            mut parties,
+            proxies,
+            ..
+        } = start_three(
+            &relay,
+            root.path(),
+            |i| sources(i as u64 + 1, (i == 0).then(|| file.clone())),
+            MARKER,
         )
-        .await
-        .unwrap();
-        let rb = MeetingRunner::start(b, kb, member(), options(&proxies[1], sources(2, None)))
-            .await
-            .unwrap();
-        let rc = MeetingRunner::start(c, kc, member(), options(&proxies[2], sources(3, None)))
-            .await
-            .unwrap();
-        let mut parties = [
-            Party::spawn("alice", ra, MARKER),
-            Party::spawn("bob", rb, MARKER),
-            Party::spawn("carol", rc, MARKER),
-        ];
+        .await;
         eprintln!("{:?}: started", t0.elapsed());
         for p in &parties {
             p.wait_for("joining", 15, |l| l.joined.is_some()).await;

@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 
 use conclave_client::ClientError;
 use conclave_client::api::membership::copy_keys;
-use conclave_client::api::{MeetingOptions, MeetingRunner, Received, Role};
-use conclave_client::container::{CallType, Payload};
 use conclave_client::media::{
     AudioConfig, AudioSource, SessionEnd, Source, Stream, VideoConfig, VideoSource,
 };
@@ -23,9 +21,11 @@ use conclave_client::sframe::CipherSuite;
 use conclave_crypto::{CryptoProvider, Secret};
 use conclave_wire::media::CloseReason;
 use conclave_wire::sframe::{MediaKid, SframeHeader};
-use relay_harness::media::{MEDIA_CONFIG, Party, PartyLog, SealedFrame, media_address, reassemble};
-use relay_harness::udp_proxy::UdpProxy;
-use relay_harness::{Relay, bounded, provider, user};
+use relay_harness::media::{
+    MEDIA_CONFIG, PartyLog, SealedFrame, Three, reassemble, start_three,
+    wait_until_each_hears_the_others,
+};
+use relay_harness::{Relay, bounded, provider};
 
 fn sources(seed: u64) -> Vec<Source> {
     let now = Instant::now();
@@ -48,27 +48,6 @@ fn sources(seed: u64) -> Vec<Source> {
     ]
 }
 
-fn invite_keys(got: &[Received]) -> EpochKeys {
-    got.iter()
-        .find_map(|r| match r {
-            Received::Opened(d) => match &d.opened.payload {
-                Payload::Invite(k) => Some(k.to_keys().expect("invite keys")),
-                _ => None,
-            },
-            Received::Refused(r) => panic!("refused: {}", r.error),
-        })
-        .expect("an invite")
-}
-
-fn options(proxy: &UdpProxy, sources: Vec<Source>) -> MeetingOptions {
-    MeetingOptions {
-        media_address: Some(proxy.addr),
-        sources,
-        deliver_frames: true,
-        ..MeetingOptions::default()
-    }
-}
-
 /// The first frame from `sender` in `epoch` (or later) that `log` delivered.
 fn first_in_epoch(log: &PartyLog, sender: u16, epoch: u64) -> Option<Instant> {
     log.frames
@@ -88,66 +67,18 @@ async fn after_c_leaves_a_and_b_continue_in_a_new_epoch_that_c_cannot_decrypt() 
     let relay = Relay::start(MEDIA_CONFIG);
     let root = tempfile::tempdir().unwrap();
     bounded(120, async {
-        let mut a = user(&relay, root.path(), "alice", 1, 20).await.remove(0);
-        let mut b = user(&relay, root.path(), "bob", 1, 20).await.remove(0);
-        let mut c = user(&relay, root.path(), "carol", 1, 20).await.remove(0);
-        let inv = a
-            .call(
-                &[b.user_hash().to_string(), c.user_hash().to_string()],
-                CallType::Video,
-            )
-            .await
-            .unwrap();
-        let mid = inv.meeting_id.to_hex();
-        let kb = invite_keys(&b.receive().await.unwrap());
-        let kc = invite_keys(&c.receive().await.unwrap());
+        let Three {
+            mut parties,
+            proxies,
+            keys,
+            ..
+        } = start_three(&relay, root.path(), |i| sources(i as u64 + 1), b"").await;
         // What C keeps after leaving: its epoch-0 keys.
-        let c_old = copy_keys(&kc).unwrap();
-        let c_device = *c.identity().device_id();
-        let c_index = kc.index_of(&c_device).unwrap();
-        let relay_media = media_address(&a, &mid).await;
-        let proxies = [
-            UdpProxy::start(relay_media).await,
-            UdpProxy::start(relay_media).await,
-            UdpProxy::start(relay_media).await,
-        ];
-        let member = Role::Member {
-            initiator_device: a.device_id().to_string(),
-            initiator_user: Some(a.user_hash().to_string()),
-        };
-        let ra = MeetingRunner::start(
-            a,
-            inv.keys,
-            Role::Initiator {
-                members: inv.members.clone(),
-                call_type: CallType::Video,
-            },
-            options(&proxies[0], sources(1)),
-        )
-        .await
-        .unwrap();
-        let rb = MeetingRunner::start(b, kb, member.clone(), options(&proxies[1], sources(2)))
-            .await
-            .unwrap();
-        let rc = MeetingRunner::start(c, kc, member, options(&proxies[2], sources(3)))
-            .await
-            .unwrap();
-        let mut parties = [
-            Party::spawn("alice", ra, b""),
-            Party::spawn("bob", rb, b""),
-            Party::spawn("carol", rc, b""),
-        ];
+        let c_old = copy_keys(&keys[2]).unwrap();
+        let c_device = parties[2].device;
+        let c_index = keys[2].index_of(&c_device).unwrap();
         // Media flows between all three.
-        for (i, p) in parties.iter().enumerate() {
-            for j in 0..3u16 {
-                if usize::from(j) != i {
-                    p.wait_for("frames of every other", 20, |l| {
-                        l.frames.iter().filter(|f| f.sender_index == j).count() >= 30
-                    })
-                    .await;
-                }
-            }
-        }
+        wait_until_each_hears_the_others(&parties, 30).await;
 
         // C leaves.
         let left_at = Instant::now();

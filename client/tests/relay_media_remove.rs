@@ -17,7 +17,9 @@ use conclave_client::meeting::MeetingCrypto;
 use conclave_client::sframe::CipherSuite;
 use conclave_wire::media::CloseReason;
 use conclave_wire::sframe::{MediaKid, SframeHeader};
-use relay_harness::media::{MEDIA_CONFIG, reassemble, start_three};
+use relay_harness::media::{
+    MEDIA_CONFIG, reassemble, start_three, wait_until_each_hears_the_others,
+};
 use relay_harness::{Relay, bounded, provider};
 
 fn audio(i: usize) -> Vec<Source> {
@@ -36,14 +38,7 @@ async fn the_initiator_removes_carol_and_rekeys_without_her() {
     let root = tempfile::tempdir().unwrap();
     bounded(120, async {
         let mut m = start_three(&relay, root.path(), audio, b"").await;
-        for (i, p) in m.parties.iter().enumerate() {
-            for j in (0..3u16).filter(|j| usize::from(*j) != i) {
-                p.wait_for("frames of every other", 20, |l| {
-                    l.frames.iter().filter(|f| f.sender_index == j).count() >= 20
-                })
-                .await;
-            }
-        }
+        wait_until_each_hears_the_others(&m.parties, 20).await;
         let carol = hex::encode(m.parties[2].device);
         let removed_at = Instant::now();
         m.parties[0].remove(&carol);
@@ -128,32 +123,17 @@ async fn the_initiator_removes_carol_and_rekeys_without_her() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn carol_declines_while_alice_and_bob_talk_and_alice_rekeys_without_her() {
-    use conclave_client::api::{MeetingOptions, MeetingRunner, Received, Role};
-    use conclave_client::container::{CallType, Payload};
-    use relay_harness::media::Party;
-    use relay_harness::user;
+    use conclave_client::api::{MeetingOptions, MeetingRunner, Role};
+    use conclave_client::container::CallType;
+    use relay_harness::media::{Party, alice_calls_bob_and_carol, invite_keys};
 
     let relay = Relay::start(MEDIA_CONFIG);
     let root = tempfile::tempdir().unwrap();
     bounded(120, async {
-        let mut a = user(&relay, root.path(), "alice", 1, 20).await.remove(0);
-        let mut b = user(&relay, root.path(), "bob", 1, 20).await.remove(0);
-        let mut c = user(&relay, root.path(), "carol", 1, 20).await.remove(0);
-        let inv = a
-            .call(
-                &[b.user_hash().to_string(), c.user_hash().to_string()],
-                CallType::Audio,
-            )
-            .await
-            .unwrap();
+        let (a, mut b, mut c, inv) =
+            alice_calls_bob_and_carol(&relay, root.path(), CallType::Audio).await;
         let mid = inv.meeting_id.to_hex();
-        let kb = match b.receive().await.unwrap().remove(0) {
-            Received::Opened(d) => match &d.opened.payload {
-                Payload::Invite(k) => k.to_keys().unwrap(),
-                other => panic!("{other:?}"),
-            },
-            Received::Refused(r) => panic!("{}", r.error),
-        };
+        let kb = invite_keys(&b.receive().await.unwrap());
         c.receive().await.unwrap();
         let options = |i: usize| MeetingOptions {
             sources: audio(i),

@@ -248,7 +248,8 @@ pub struct Three {
     pub keys: [conclave_client::meeting::EpochKeys; 3],
 }
 
-fn invite_keys(got: &[conclave_client::api::Received]) -> conclave_client::meeting::EpochKeys {
+/// The epoch-0 keys of the first invite in `got` (panics on a refused container).
+pub fn invite_keys(got: &[conclave_client::api::Received]) -> conclave_client::meeting::EpochKeys {
     use conclave_client::api::Received;
     use conclave_client::container::Payload;
     got.iter()
@@ -262,6 +263,39 @@ fn invite_keys(got: &[conclave_client::api::Received]) -> conclave_client::meeti
         .expect("an invite")
 }
 
+/// Registers Alice, Bob and Carol (one device, 20 prekeys each, identities under `root`)
+/// and has Alice call the other two; their invites wait in their inboxes.
+pub async fn alice_calls_bob_and_carol(
+    relay: &super::Relay,
+    root: &std::path::Path,
+    call_type: conclave_client::container::CallType,
+) -> (Session, Session, Session, conclave_client::api::Invitation) {
+    let mut a = super::user(relay, root, "alice", 1, 20).await.remove(0);
+    let b = super::user(relay, root, "bob", 1, 20).await.remove(0);
+    let c = super::user(relay, root, "carol", 1, 20).await.remove(0);
+    let inv = a
+        .call(
+            &[b.user_hash().to_string(), c.user_hash().to_string()],
+            call_type,
+        )
+        .await
+        .expect("call");
+    (a, b, c, inv)
+}
+
+/// Waits until every party delivered at least `frames` frames of every other party
+/// (a party's sender index is its position in `parties`).
+pub async fn wait_until_each_hears_the_others(parties: &[Party], frames: usize) {
+    for (i, p) in parties.iter().enumerate() {
+        for j in (0..parties.len() as u16).filter(|j| usize::from(*j) != i) {
+            p.wait_for("frames of every other", 20, |l| {
+                l.frames.iter().filter(|f| f.sender_index == j).count() >= frames
+            })
+            .await;
+        }
+    }
+}
+
 /// Starts [`Three`]: `sources(i)` gives party `i`'s sources; frames are delivered and
 /// looked at for `marker`.
 pub async fn start_three(
@@ -273,16 +307,7 @@ pub async fn start_three(
     use conclave_client::api::membership::copy_keys;
     use conclave_client::api::{MeetingOptions, Role};
     use conclave_client::container::CallType;
-    let mut a = super::user(relay, root, "alice", 1, 20).await.remove(0);
-    let mut b = super::user(relay, root, "bob", 1, 20).await.remove(0);
-    let mut c = super::user(relay, root, "carol", 1, 20).await.remove(0);
-    let inv = a
-        .call(
-            &[b.user_hash().to_string(), c.user_hash().to_string()],
-            CallType::Video,
-        )
-        .await
-        .expect("call");
+    let (a, mut b, mut c, inv) = alice_calls_bob_and_carol(relay, root, CallType::Video).await;
     let meeting_id = inv.meeting_id.to_hex();
     let kb = invite_keys(&b.receive().await.expect("bob's inbox"));
     let kc = invite_keys(&c.receive().await.expect("carol's inbox"));
