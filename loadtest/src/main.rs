@@ -133,6 +133,10 @@ struct RunArgs {
     /// repeatable or comma-separated.
     #[arg(long, value_delimiter = ',')]
     leave_at: Vec<f64>,
+    /// Seconds into the measured period at which the initiator adds one more participant
+    /// per meeting (a rekey and an invite follow); repeatable or comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    join_at: Vec<f64>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// A relay to test (loopback only); by default the tool starts `conclave-relay` itself.
@@ -319,6 +323,7 @@ fn spec_from_flags(a: &RunArgs) -> Result<RunSpec, String> {
         warmup_s: a.warmup,
         ramp_per_s: a.ramp,
         leave_at_s: a.leave_at.clone(),
+        join_at_s: a.join_at.clone(),
         seed: a.seed,
     };
     spec.validate()?;
@@ -435,7 +440,7 @@ fn same_run_baseline(
 }
 
 fn progress_line(spec: &RunSpec, live: Arc<Live>) -> indicatif::ProgressBar {
-    let total = u64::from(spec.total_participants());
+    let total = u64::from(spec.all_participants());
     let bar = indicatif::ProgressBar::new_spinner();
     bar.enable_steady_tick(Duration::from_millis(200));
     let name = spec.name.clone();

@@ -1,13 +1,16 @@
 //! One run: real participants (identities, registration, invites through the control
 //! plane), a join ramp, media through the relay with real SFrame encryption, scheduled
-//! leaves that make the initiator rekey, and the measurements of every participant plus the
-//! relay's CPU, memory and packet counters each second.
+//! leaves and joins that make the initiator rekey (a join: the initiator adds a participant
+//! registered up front to the running meeting), and the measurements of every participant
+//! plus the relay's CPU, memory and packet counters each second.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use conclave_client::api::meeting_runner::DEFAULT_OVERLAP;
+use conclave_client::api::membership::rekey_overlap_ms;
 use conclave_client::api::{
     MeetingEvent, MeetingOptions, MeetingRunner, Next, Received, Role, Session, SessionOptions,
 };
@@ -46,7 +49,7 @@ pub struct ParticipantOutcome {
 pub struct RunOutcome {
     pub windows: Windows,
     pub participants: Vec<ParticipantOutcome>,
-    /// Rekeys the initiators performed (epochs installed after a departure).
+    /// Rekeys the initiators performed (epochs installed after a departure or an add).
     pub rekeys: u64,
     /// Time spent registering participants (not part of the measured figures).
     pub setup: Duration,
@@ -132,7 +135,7 @@ pub async fn run(
     let mut prepared: Vec<Prepared> = Vec::new();
     let concurrency = 16usize;
     let mut todo: Vec<(u32, u32)> = (0..spec.meetings)
-        .flat_map(|m| (0..spec.participants).map(move |i| (m, i)))
+        .flat_map(|m| (0..spec.participants + spec.join_at_s.len() as u32).map(move |i| (m, i)))
         .collect();
     todo.reverse();
     loop {
@@ -169,15 +172,13 @@ pub async fn run(
         Profile::Audio => CallType::Audio,
         _ => CallType::Video,
     };
-    struct Joiner {
-        meeting: u32,
-        index: u32,
-        session: Session,
-        keys: conclave_client::meeting::EpochKeys,
-        role: Role,
-    }
     let mut joiners: Vec<Joiner> = Vec::new();
+    // Per meeting: the participants added later (not in the first invite), and what they
+    // need to find their invite.
+    let mut late: Vec<LateJoiner> = Vec::new();
+    let mut adds: BTreeMap<u32, Vec<String>> = BTreeMap::new();
     for (m, mut people) in meetings {
+        let later = people.split_off(spec.participants as usize);
         let mut initiator = people.remove(0);
         let hashes: Vec<String> = people
             .iter()
@@ -190,6 +191,22 @@ pub async fn run(
             .map_err(|e| format!("meeting {m}: inviting: {e}"))?;
         let initiator_device = initiator.session.device_id().to_string();
         let initiator_user = initiator.session.user_hash().to_string();
+        let meeting_id = invitation.meeting_id.to_hex();
+        for p in later {
+            adds.entry(m)
+                .or_default()
+                .push(p.session.user_hash().to_string());
+            late.push(LateJoiner {
+                meeting: m,
+                index: p.index,
+                session: p.session,
+                meeting_id: meeting_id.clone(),
+                role: Role::Member {
+                    initiator_device: initiator_device.clone(),
+                    initiator_user: Some(initiator_user.clone()),
+                },
+            });
+        }
         let mut members = Vec::new();
         for mut p in people {
             let received = p
@@ -246,6 +263,7 @@ pub async fn run(
         rekeys: spec
             .leave_at_s
             .iter()
+            .chain(&spec.join_at_s)
             .map(|&s| {
                 let at = t0_us + (measure_start + ms(s)).as_micros() as u64;
                 (at.saturating_sub(500_000), at + 3_000_000)
@@ -261,100 +279,250 @@ pub async fn run(
     }
 
     let mut tasks = JoinSet::new();
+    let end = t0 + measure_end + drain;
+    let base = Base {
+        windows: windows.clone(),
+        live: live.clone(),
+        end,
+    };
     for (n, j) in joiners.into_iter().enumerate() {
         let start_at = t0 + ms(n as f64 / spec.ramp_per_s);
         let publisher = j.index < spec.publishers;
         let leave_at = leaves.get(&(j.meeting, j.index)).map(|&d| t0 + d);
+        // The initiator adds the late participants of its meeting at the join times.
+        let adds: VecDeque<(Instant, String)> = if matches!(j.role, Role::Initiator { .. }) {
+            spec.join_at_s
+                .iter()
+                .zip(adds.get(&j.meeting).into_iter().flatten())
+                .map(|(&s, u)| (t0 + measure_start + ms(s), u.clone()))
+                .collect()
+        } else {
+            VecDeque::new()
+        };
         let options = MeetingOptions {
             sources: sources(spec, j.meeting * spec.participants + j.index, publisher),
             deliver_frames: true,
             ..MeetingOptions::default()
         };
-        let (windows, live) = (windows.clone(), live.clone());
-        let end = t0 + measure_end + drain;
+        let base = base.clone();
         tasks.spawn(async move {
             tokio::time::sleep_until(start_at.into()).await;
-            let mut recorder = Recorder::new(windows, unix_us());
-            let mut warnings = Vec::new();
-            let mut runner = match MeetingRunner::start(j.session, j.keys, j.role, options).await {
-                Ok(r) => r,
+            let recorder = Recorder::new(base.windows.clone(), unix_us());
+            let started = MeetingRunner::start(j.session, j.keys, j.role, options).await;
+            participate(
+                &base, j.meeting, publisher, started, recorder, leave_at, adds,
+            )
+            .await
+        });
+    }
+    // The late participants: each waits for its time, fetches the invite the initiator's
+    // add sent it, and joins as a member.
+    for j in late {
+        let k = (j.index - spec.participants) as usize;
+        let join_at = t0 + measure_start + ms(spec.join_at_s[k]);
+        let publisher = j.index < spec.publishers;
+        let options = MeetingOptions {
+            sources: sources(spec, j.meeting * spec.participants + j.index, publisher),
+            deliver_frames: true,
+            ..MeetingOptions::default()
+        };
+        let base = base.clone();
+        tasks.spawn(async move {
+            tokio::time::sleep_until(join_at.into()).await;
+            let mut session = j.session;
+            let keys = match await_invite(&mut session, &j.meeting_id).await {
+                Ok(k) => k,
                 Err(e) => {
-                    warnings.push(format!("join failed: {e}"));
                     return ParticipantOutcome {
                         meeting: j.meeting,
                         publisher,
                         left_early: false,
-                        recorder,
-                        warnings,
+                        recorder: Recorder::new(base.windows.clone(), unix_us()),
+                        warnings: vec![e],
                     };
                 }
             };
-            let mut left = false;
-            loop {
-                let deadline = match leave_at {
-                    Some(l) if !left => l.min(end),
-                    _ => end,
-                };
-                match runner.next_event_until(Some(deadline.into())).await {
-                    Next::Event(MeetingEvent::Media(MediaEvent::Joined { .. })) => {
-                        recorder.joined(unix_us());
-                        live.joined.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Next::Event(MeetingEvent::Media(MediaEvent::Frame(f))) => {
-                        recorder.frame(&f, unix_us());
-                        live.frames.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Next::Event(MeetingEvent::Rekeyed { epoch, .. }) => {
-                        recorder.rekeyed(epoch, unix_us());
-                    }
-                    Next::Event(MeetingEvent::Warning(w)) => warnings.push(w),
-                    Next::Event(MeetingEvent::Excluded | MeetingEvent::Ended) => break,
-                    Next::Event(_) => {}
-                    Next::Timeout => {
-                        if Instant::now() >= end {
-                            break;
-                        }
-                        if !left {
-                            if let Some(stats) = runner.stats().await {
-                                recorder.frames_sent = own_sent(&stats);
-                            }
-                            if let Err(e) = runner.leave().await {
-                                warnings.push(format!("leave failed: {e}"));
-                            }
-                            left = true;
-                        }
-                    }
-                    Next::Done => break,
-                }
-            }
-            if let Some(stats) = runner.stats().await {
-                recorder.frames_sent = own_sent(&stats);
-                let events_dropped = runner.media().events_dropped().await.unwrap_or(0);
-                recorder.final_stats(&stats, events_dropped);
-                live.failures
-                    .fetch_add(recorder.decrypt_failures, Ordering::Relaxed);
-            }
-            drop(runner.finish().await);
-            ParticipantOutcome {
-                meeting: j.meeting,
+            // The others switch to the new epoch at the rekey's switch time, at most the
+            // initiator's overlap after it was sealed (before the invite); joining after it
+            // means no frame of the epoch before this one arrives here (those could not be
+            // decrypted, by design).
+            let recipients = keys.roster().entries().len().saturating_sub(1);
+            let overlap = u64::try_from(DEFAULT_OVERLAP.as_millis()).unwrap_or(u64::MAX);
+            tokio::time::sleep(Duration::from_millis(rekey_overlap_ms(overlap, recipients))).await;
+            let recorder = Recorder::new(base.windows.clone(), unix_us());
+            let started = MeetingRunner::start(session, keys, j.role, options).await;
+            participate(
+                &base,
+                j.meeting,
                 publisher,
-                left_early: left,
+                started,
                 recorder,
-                warnings,
-            }
+                None,
+                VecDeque::new(),
+            )
+            .await
         });
     }
     let mut participants = Vec::new();
     while let Some(r) = tasks.join_next().await {
         participants.push(r.map_err(|e| format!("a participant task failed: {e}"))?);
     }
-    let rekeys = (spec.leave_at_s.len() as u64) * u64::from(spec.meetings);
+    let rekeys = ((spec.leave_at_s.len() + spec.join_at_s.len()) as u64) * u64::from(spec.meetings);
     Ok(RunOutcome {
         windows,
         participants,
         rekeys,
         setup,
     })
+}
+
+/// A participant of the first invites, ready to join.
+struct Joiner {
+    meeting: u32,
+    index: u32,
+    session: Session,
+    keys: conclave_client::meeting::EpochKeys,
+    role: Role,
+}
+
+/// A participant the initiator adds to the running meeting.
+struct LateJoiner {
+    meeting: u32,
+    index: u32,
+    session: Session,
+    meeting_id: String,
+    role: Role,
+}
+
+/// What every participant task shares.
+#[derive(Clone)]
+struct Base {
+    windows: Windows,
+    live: Arc<Live>,
+    end: Instant,
+}
+
+/// How long a late participant waits for its invite.
+const INVITE_WAIT: Duration = Duration::from_secs(10);
+
+/// Fetches waiting containers until the invite to `meeting_id` arrives (bounded).
+async fn await_invite(
+    session: &mut Session,
+    meeting_id: &str,
+) -> Result<conclave_client::meeting::EpochKeys, String> {
+    let deadline = Instant::now() + INVITE_WAIT;
+    loop {
+        let received = session
+            .receive()
+            .await
+            .map_err(|e| format!("fetching the invite: {e}"))?;
+        for r in received {
+            if let Received::Opened(d) = r
+                && let Payload::Invite(k) = &d.opened.payload
+                && k.meeting_id == meeting_id
+            {
+                return k.to_keys().map_err(|e| format!("the invite: {e}"));
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("no invite within {} s", INVITE_WAIT.as_secs()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One participant in its meeting until the end: records what it receives, leaves at
+/// `leave_at`, and (the initiator) adds the users of `adds` at their times.
+async fn participate(
+    base: &Base,
+    meeting: u32,
+    publisher: bool,
+    started: conclave_client::api::SdkResult<MeetingRunner>,
+    mut recorder: Recorder,
+    leave_at: Option<Instant>,
+    mut adds: VecDeque<(Instant, String)>,
+) -> ParticipantOutcome {
+    let (live, end) = (&base.live, base.end);
+    let mut warnings = Vec::new();
+    let mut runner = match started {
+        Ok(r) => r,
+        Err(e) => {
+            warnings.push(format!("join failed: {e}"));
+            return ParticipantOutcome {
+                meeting,
+                publisher,
+                left_early: false,
+                recorder,
+                warnings,
+            };
+        }
+    };
+    let mut left = false;
+    loop {
+        let mut deadline = match leave_at {
+            Some(l) if !left => l.min(end),
+            _ => end,
+        };
+        if let Some((at, _)) = adds.front() {
+            deadline = deadline.min(*at);
+        }
+        match runner.next_event_until(Some(deadline.into())).await {
+            Next::Event(MeetingEvent::Media(MediaEvent::Joined { .. })) => {
+                recorder.joined(unix_us());
+                live.joined.fetch_add(1, Ordering::Relaxed);
+            }
+            Next::Event(MeetingEvent::Media(MediaEvent::Frame(f))) => {
+                recorder.frame(&f, unix_us());
+                live.frames.fetch_add(1, Ordering::Relaxed);
+            }
+            Next::Event(MeetingEvent::Rekeyed { epoch, .. }) => {
+                recorder.rekeyed(epoch, unix_us());
+            }
+            Next::Event(MeetingEvent::Warning(w)) => warnings.push(w),
+            Next::Event(MeetingEvent::Excluded | MeetingEvent::Ended) => break,
+            Next::Event(_) => {}
+            Next::Timeout => {
+                let now = Instant::now();
+                if now >= end {
+                    break;
+                }
+                if let Some((at, user)) = adds.front()
+                    && *at <= now
+                {
+                    if let Err(e) = runner.add(user).await {
+                        warnings.push(format!("adding {user} failed: {e}"));
+                    }
+                    adds.pop_front();
+                    continue;
+                }
+                if !left && leave_at.is_some_and(|l| l <= now) {
+                    if let Some(stats) = runner.stats().await {
+                        recorder.frames_sent = own_sent(&stats);
+                    }
+                    if let Err(e) = runner.leave().await {
+                        warnings.push(format!("leave failed: {e}"));
+                    }
+                    left = true;
+                }
+            }
+            Next::Done => break,
+        }
+    }
+    if let Some(stats) = runner.stats().await {
+        recorder.frames_sent = own_sent(&stats);
+        let events_dropped = runner.media().events_dropped().await.unwrap_or(0);
+        recorder.final_stats(&stats, events_dropped);
+        live.failures
+            .fetch_add(recorder.decrypt_failures, Ordering::Relaxed);
+    }
+    drop(runner.finish().await);
+    ParticipantOutcome {
+        meeting,
+        publisher,
+        left_early: left,
+        recorder,
+        warnings,
+    }
 }
 
 fn own_sent(stats: &conclave_client::media::MediaStats) -> u64 {

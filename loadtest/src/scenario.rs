@@ -45,6 +45,10 @@ pub struct RunSpec {
     /// Seconds into the measured period at which one listener (or publisher, if there
     /// are no listeners) per meeting leaves, making the initiator rekey; empty for none.
     pub leave_at_s: Vec<f64>,
+    /// Seconds into the measured period at which one more participant per meeting
+    /// (registered up front, not in the first invite) is added by the initiator, making it
+    /// rekey; empty for none.
+    pub join_at_s: Vec<f64>,
     pub seed: u64,
 }
 
@@ -61,14 +65,23 @@ impl Default for RunSpec {
             warmup_s: 2.0,
             ramp_per_s: 50.0,
             leave_at_s: Vec::new(),
+            join_at_s: Vec::new(),
             seed: 1,
         }
     }
 }
 
 impl RunSpec {
+    /// The participants of the first invites (the join ramp).
     pub fn total_participants(&self) -> u32 {
         self.meetings.saturating_mul(self.participants)
+    }
+
+    /// Every participant of the run: those of the first invites and those added later.
+    pub fn all_participants(&self) -> u32 {
+        let joins = u32::try_from(self.join_at_s.len()).unwrap_or(u32::MAX);
+        self.meetings
+            .saturating_mul(self.participants.saturating_add(joins))
     }
 
     /// Checks the run; the error is one line naming the problem.
@@ -84,10 +97,10 @@ impl RunSpec {
         if self.participants > 1024 {
             return fail("at most 1024 participants per meeting (the roster limit)".into());
         }
-        if self.total_participants() > MAX_PARTICIPANTS {
+        if self.all_participants() > MAX_PARTICIPANTS {
             return fail(format!(
                 "{} participants in all; the limit is {MAX_PARTICIPANTS}",
-                self.total_participants()
+                self.all_participants()
             ));
         }
         if self.publishers == 0 || self.publishers > self.participants {
@@ -128,6 +141,18 @@ impl RunSpec {
         }
         if self.leave_at_s.len() as u32 >= self.participants - 1 {
             return fail("more leaves than participants who could leave".into());
+        }
+        if let Some(t) = self
+            .join_at_s
+            .iter()
+            .find(|&&t| !t.is_finite() || t < 0.0 || t >= self.duration_s)
+        {
+            return fail(format!("join_at_s {t} is outside the measured period"));
+        }
+        if self.participants as usize + self.join_at_s.len() > 1024 {
+            return fail(
+                "at most 1024 participants per meeting with the joins (the roster limit)".into(),
+            );
         }
         Ok(())
     }
@@ -204,6 +229,7 @@ mod tests {
             participants = 10
             publishers = 2
             leave_at_s = [2.5]
+            join_at_s = [1, 3.5]
             "#,
         )
         .unwrap();
@@ -214,6 +240,9 @@ mod tests {
         assert_eq!(runs[1].name, "run-2");
         assert_eq!(runs[1].total_participants(), 100);
         assert_eq!(runs[1].leave_at_s, vec![2.5]);
+        assert_eq!(runs[1].join_at_s, vec![1.0, 3.5]);
+        assert_eq!(runs[1].all_participants(), 120);
+        assert!(runs[0].join_at_s.is_empty());
     }
 
     #[test]
@@ -235,6 +264,10 @@ mod tests {
             (
                 "[[run]]\nduration_s = 5\nleave_at_s = [7]",
                 "outside the measured period",
+            ),
+            (
+                "[[run]]\nduration_s = 5\njoin_at_s = [-1]",
+                "join_at_s -1 is outside the measured period",
             ),
             ("[[run]\n", "expected"),
         ] {

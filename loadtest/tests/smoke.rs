@@ -73,6 +73,7 @@ fn a_smoke_scenario_gives_a_consistent_report() {
         duration_s = 4
         warmup_s = 1
         leave_at_s = [2]
+        join_at_s = [1]
         "#,
     )
     .unwrap();
@@ -124,12 +125,17 @@ fn a_smoke_scenario_gives_a_consistent_report() {
         "{o}"
     );
     assert!(o["latency"]["p50_ms"].as_f64().unwrap() > 0.0, "{o}");
-    assert_eq!(o["join"]["samples"], 3, "{o}");
-    // The leave in the middle: the initiator rekeyed and the two who stayed decrypted the
-    // new epoch from each other.
-    assert_eq!(run["rekeys"], 1, "{run}");
+    // Three in the first invite, one added by the initiator at 1 s.
+    assert_eq!(o["participants"], 4, "{o}");
+    assert_eq!(o["join"]["samples"], 4, "{o}");
+    assert_eq!(o["first_frame_after_join"]["samples"], 4, "{o}");
+    // The add at 1 s and the leave at 2 s: the initiator rekeyed twice; the joiner decrypted
+    // frames of the epoch it was invited to, and the others decrypted each epoch from each
+    // other (two senders each, two rekeys).
+    assert_eq!(run["rekeys"], 2, "{run}");
+    assert_eq!(run["warnings"].as_array().map(Vec::len), Some(0), "{run}");
     assert!(
-        o["first_frame_after_rekey"]["samples"].as_u64().unwrap() >= 2,
+        o["first_frame_after_rekey"]["samples"].as_u64().unwrap() >= 4,
         "{o}"
     );
     assert!(o["rekey_glitch_ms"].as_f64().is_some(), "{o}");
