@@ -5,40 +5,12 @@
 
 mod relay_harness;
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
+use relay_harness::cli::{command, fails, ok};
 use relay_harness::{Relay, UNLIMITED};
 use serde_json::Value;
-
-fn conclave(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_conclave"))
-        .current_dir(dir)
-        .args(args)
-        .env_remove("CONCLAVE_TOKEN")
-        .output()
-        .expect("run conclave")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = conclave(dir, args);
-    assert!(
-        out.status.success(),
-        "conclave {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(dir: &Path, args: &[&str]) -> String {
-    let out = conclave(dir, args);
-    assert!(!out.status.success(), "conclave {args:?} succeeded");
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
-    assert!(err.starts_with("conclave: error: "), "{err}");
-    err
-}
 
 fn lines(s: &str) -> Vec<Value> {
     s.lines()
@@ -83,8 +55,7 @@ fn three_users_a_call_an_answer_and_a_text() {
     );
 
     // Bob listens (his terminal) while Alice calls.
-    let listener = Command::new(env!("CARGO_BIN_EXE_conclave"))
-        .current_dir(d)
+    let listener = command(d)
         .args(["--json", "listen", "--dir", "bob", "--count", "1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -10,42 +10,14 @@ mod relay_harness;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use relay_harness::Relay;
+use relay_harness::cli::{command, fails, ok};
 use relay_harness::media::MEDIA_CONFIG;
 use serde_json::Value;
-
-fn conclave(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_conclave"))
-        .current_dir(dir)
-        .args(args)
-        .env_remove("CONCLAVE_TOKEN")
-        .env_remove("CONCLAVE_MEDIA_ADDRESS")
-        .output()
-        .expect("run conclave")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = conclave(dir, args);
-    assert!(
-        out.status.success(),
-        "conclave {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(dir: &Path, args: &[&str]) -> String {
-    let out = conclave(dir, args);
-    assert!(!out.status.success(), "conclave {args:?} succeeded");
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
-    assert!(err.starts_with("conclave: error: "), "{err}");
-    err
-}
 
 /// A running `conclave` whose output lines are collected as they come.
 struct Running {
@@ -57,11 +29,8 @@ struct Running {
 
 impl Running {
     fn spawn(name: &'static str, dir: &Path, args: &[&str]) -> Running {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_conclave"))
-            .current_dir(dir)
+        let mut child = command(dir)
             .args(args)
-            .env_remove("CONCLAVE_TOKEN")
-            .env_remove("CONCLAVE_MEDIA_ADDRESS")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

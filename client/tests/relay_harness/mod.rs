@@ -4,6 +4,7 @@
 //! control-plane benchmark.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod media;
 pub mod udp_proxy;
 
