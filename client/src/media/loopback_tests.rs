@@ -870,3 +870,56 @@ fn the_hold_is_bounded_in_total() {
     );
     assert_eq!(net.peer(2).seen.frames.values().sum::<u64>(), 0);
 }
+
+/// A participant who joins in a later epoch hears the others' frames of the earlier epoch
+/// until they switch: those are dropped as `before_join`, never as anyone's decrypt failure,
+/// and the new epoch's frames decrypt.
+#[test]
+fn a_late_joiner_drops_earlier_epochs_without_failures() {
+    let mut net = Net::new();
+    let t = net.now;
+    net.add(1, &[1, 2], vec![audio(t, 1)]);
+    net.add(2, &[1, 2], vec![]);
+    net.run_until(Duration::from_millis(300));
+    // C joins with the keys of epoch 1 (roster 1, 2, 3) while A still sends in epoch 0.
+    let p = MediaPipeline::new(
+        net.now,
+        ticket(&SECRET, MEETING, 3),
+        crypto(1, 2, 3, &[1, 2, 3]),
+        vec![],
+        PipelineConfig {
+            wall_clock_us: Some(1_700_000_000_000_000),
+            ..Default::default()
+        },
+    );
+    net.peers.push(Peer {
+        device: 3,
+        p,
+        seen: Seen::default(),
+    });
+    net.pump();
+    net.run_until(Duration::from_millis(600));
+    let s = net.peer(3).p.stats();
+    let before_join = s.frames_dropped.get("before_join").copied().unwrap_or(0);
+    assert!(before_join >= 5, "{:?}", s.frames_dropped);
+    let failures: u64 = s.participants.values().map(|p| p.failures).sum();
+    assert_eq!(failures, 0, "{:?}", s.frames_dropped);
+    // A switches to epoch 1: C decrypts A from then on.
+    let now = net.now;
+    net.peer_mut(1)
+        .p
+        .install_epoch(now, keys(1, 2, &[1, 2, 3]), Duration::ZERO)
+        .unwrap();
+    net.run_until(Duration::from_millis(1_000));
+    let heard = net
+        .peer(3)
+        .seen
+        .frames
+        .get(&(1, Stream::Audio))
+        .copied()
+        .unwrap_or(0);
+    assert!(heard >= 5, "{heard} frames of A decrypted");
+    let s = net.peer(3).p.stats();
+    let failures: u64 = s.participants.values().map(|p| p.failures).sum();
+    assert_eq!(failures, 0, "{:?}", s.frames_dropped);
+}

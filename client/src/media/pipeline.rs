@@ -184,6 +184,10 @@ pub struct MediaPipeline {
     /// Frames of future epochs, in arrival order, with their total size.
     held: VecDeque<HeldFrame>,
     held_bytes: usize,
+    /// The epoch this device joined the meeting in: frames of earlier epochs were never
+    /// meant for it (a late joiner hears them until the others switch) and are dropped as
+    /// `before_join`, not counted as anyone's decrypt failure.
+    joined_epoch: u64,
     // Scratch buffers, reused.
     due: Vec<SourceFrame>,
     plaintexts: Vec<Vec<u8>>,
@@ -214,6 +218,7 @@ impl MediaPipeline {
                 .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
         });
         let own_index = crypto.own_index();
+        let joined_epoch = crypto.epoch();
         let mut participants = BTreeMap::new();
         participants.insert(own_index, ParticipantStats::default());
         let mut p = MediaPipeline {
@@ -232,6 +237,7 @@ impl MediaPipeline {
             not_sent: BTreeMap::new(),
             events: VecDeque::new(),
             held: VecDeque::new(),
+            joined_epoch,
             held_bytes: 0,
             due: Vec::new(),
             plaintexts: Vec::new(),
@@ -481,6 +487,10 @@ impl MediaPipeline {
     fn on_frame(&mut self, now: Instant, frame: CompleteFrame) {
         // The clear KID names the claimed sender (counted as received; not yet trusted).
         let kid = SframeHeader::parse(&frame.data).ok().map(|(h, _)| h.kid);
+        if kid.is_some_and(|k| MediaKid::from_kid(k).epoch < self.joined_epoch) {
+            *self.dropped.entry("before_join").or_default() += 1;
+            return;
+        }
         let claimed = kid.map(|k| MediaKid::from_kid(k).sender_index);
         if let Some(i) = claimed
             && (self.participants.contains_key(&i) || self.crypto.roster().get(i).is_some())
