@@ -9,8 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use conclave_client::api::meeting_runner::DEFAULT_OVERLAP;
-use conclave_client::api::membership::rekey_overlap_ms;
 use conclave_client::api::{
     MeetingEvent, MeetingOptions, MeetingRunner, Next, Received, Role, Session, SessionOptions,
 };
@@ -342,13 +340,9 @@ pub async fn run(
                     };
                 }
             };
-            // The others switch to the new epoch at the rekey's switch time, at most the
-            // initiator's overlap after it was sealed (before the invite); joining after it
-            // means no frame of the epoch before this one arrives here (those could not be
-            // decrypted, by design).
-            let recipients = keys.roster().entries().len().saturating_sub(1);
-            let overlap = u64::try_from(DEFAULT_OVERLAP.as_millis()).unwrap_or(u64::MAX);
-            tokio::time::sleep(Duration::from_millis(rekey_overlap_ms(overlap, recipients))).await;
+            // Until the others switch to this epoch (the rekey's switch time), their frames
+            // of the previous epoch arrive here too: the media pipeline drops them as
+            // `before_join`, not as decrypt failures.
             let recorder = Recorder::new(base.windows.clone(), unix_us());
             let started = MeetingRunner::start(session, keys, j.role, options).await;
             participate(
