@@ -2,7 +2,7 @@
 //! objects; ephemeral keys disappear when dropped; persisted keys stay until destroyed.
 //! Checked from outside the provider with a `cryptoki` session of its own.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 
 use conclave_crypto::{CryptoError, CryptoProvider, KeyUsage, P256PrivateKey, PersistedKey};
@@ -13,6 +13,17 @@ use cryptoki::error::{Error, RvError};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
+
+/// The tests of this file take turns. Each opens a provider of its own (its own session
+/// pool) on the one process-wide token, and SoftHSM 2.6 sporadically fails
+/// `C_GenerateKeyPair` of token objects with `CKR_GENERAL_ERROR` while another session of
+/// the process is writing token objects at the same time (seen about once in a few dozen
+/// runs). Within one provider, concurrent generation is fine (see
+/// `many_threads_share_a_small_session_pool`).
+fn serial() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn provider() -> Pkcs11Provider {
     Pkcs11Provider::open(&process_token().config()).unwrap_or_else(|e| panic!("open: {e}"))
@@ -69,6 +80,7 @@ fn objects(session: &Session, class: ObjectClass, id: &[u8]) -> Vec<ObjectHandle
 
 #[test]
 fn private_keys_are_sensitive_non_extractable_token_objects() {
+    let _turn = serial();
     let p = provider();
     let s = inspector();
     for (origin, key) in [
@@ -129,6 +141,7 @@ fn private_keys_are_sensitive_non_extractable_token_objects() {
 
 #[test]
 fn ephemeral_keys_vanish_persisted_keys_stay_until_destroyed() {
+    let _turn = serial();
     let p = provider();
     let s = inspector();
 
@@ -213,6 +226,7 @@ fn public_object_on_token(s: &Session, key: &dyn P256PrivateKey) -> Option<bool>
 
 #[test]
 fn ephemeral_and_imported_keys_are_session_objects_until_persisted() {
+    let _turn = serial();
     let p = provider();
     let s = inspector();
     let long_term = p
@@ -282,6 +296,7 @@ fn ephemeral_and_imported_keys_are_session_objects_until_persisted() {
 
 #[test]
 fn restore_refuses_foreign_and_mismatched_references() {
+    let _turn = serial();
     let p = provider();
     let key = p
         .generate_p256(KeyUsage::KeyAgreement)
@@ -316,6 +331,7 @@ fn restore_refuses_foreign_and_mismatched_references() {
 
 #[test]
 fn many_threads_share_a_small_session_pool() {
+    let _turn = serial();
     let p = Arc::new(
         Pkcs11Provider::open(&process_token().config().with_max_sessions(2))
             .unwrap_or_else(|e| panic!("open: {e}")),
@@ -351,6 +367,7 @@ fn many_threads_share_a_small_session_pool() {
 
 #[test]
 fn pin_from_environment_variable() {
+    let _turn = serial();
     let hsm = process_token();
     let mut config = hsm.config();
     config.pin = PinSource::Env(PIN_ENV.into());
