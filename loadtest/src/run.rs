@@ -297,11 +297,7 @@ pub async fn run(
         } else {
             VecDeque::new()
         };
-        let options = MeetingOptions {
-            sources: sources(spec, j.meeting * spec.participants + j.index, publisher),
-            deliver_frames: true,
-            ..MeetingOptions::default()
-        };
+        let options = meeting_options(spec, j.meeting, j.index, publisher);
         let base = base.clone();
         tasks.spawn(async move {
             tokio::time::sleep_until(start_at.into()).await;
@@ -319,11 +315,7 @@ pub async fn run(
         let k = (j.index - spec.participants) as usize;
         let join_at = t0 + measure_start + ms(spec.join_at_s[k]);
         let publisher = j.index < spec.publishers;
-        let options = MeetingOptions {
-            sources: sources(spec, j.meeting * spec.participants + j.index, publisher),
-            deliver_frames: true,
-            ..MeetingOptions::default()
-        };
+        let options = meeting_options(spec, j.meeting, j.index, publisher);
         let base = base.clone();
         tasks.spawn(async move {
             tokio::time::sleep_until(join_at.into()).await;
@@ -516,6 +508,15 @@ async fn participate(
         left_early: left,
         recorder,
         warnings,
+    }
+}
+
+/// What a participant sends (its sources) and that its frames are delivered to be measured.
+fn meeting_options(spec: &RunSpec, meeting: u32, index: u32, publisher: bool) -> MeetingOptions {
+    MeetingOptions {
+        sources: sources(spec, meeting * spec.participants + index, publisher),
+        deliver_frames: true,
+        ..MeetingOptions::default()
     }
 }
 

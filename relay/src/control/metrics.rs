@@ -140,7 +140,7 @@ impl Metrics {
 /// counters (labels: drop reasons only).
 fn register_media(meter: &opentelemetry::metrics::Meter, media: Arc<MediaStats>) {
     type Pick = fn(&crate::media::native::Totals) -> u64;
-    let counters: [(&'static str, &'static str, Pick); 4] = [
+    let counters: [(&'static str, &'static str, Pick); 7] = [
         (
             "conclave_media_datagrams_in",
             "Media datagrams received",
@@ -156,6 +156,17 @@ fn register_media(meter: &opentelemetry::metrics::Meter, media: Arc<MediaStats>)
         ),
         ("conclave_media_bytes_out", "Media bytes sent", |t| {
             t.counters.bytes_out
+        }),
+        ("conclave_media_joins", "Media sessions joined", |t| {
+            t.counters.joins
+        }),
+        (
+            "conclave_media_join_rejects",
+            "Valid tickets refused",
+            |t| t.counters.rejects,
+        ),
+        ("conclave_media_closes", "Media sessions closed", |t| {
+            t.counters.closes
         }),
     ];
     for (name, description, pick) in counters {
@@ -180,27 +191,6 @@ fn register_media(meter: &opentelemetry::metrics::Meter, media: Arc<MediaStats>)
             }
         })
         .build();
-    let events: [(&'static str, &'static str, Pick); 3] = [
-        ("conclave_media_joins", "Media sessions joined", |t| {
-            t.counters.joins
-        }),
-        (
-            "conclave_media_join_rejects",
-            "Valid tickets refused",
-            |t| t.counters.rejects,
-        ),
-        ("conclave_media_closes", "Media sessions closed", |t| {
-            t.counters.closes
-        }),
-    ];
-    for (name, description, pick) in events {
-        let m = media.clone();
-        meter
-            .u64_observable_counter(name)
-            .with_description(description)
-            .with_callback(move |o| o.observe(pick(&m.totals()), &[]))
-            .build();
-    }
     let m = media.clone();
     meter
         .u64_observable_gauge("conclave_media_sessions")
