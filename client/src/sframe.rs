@@ -13,6 +13,7 @@ use conclave_wire::sframe::SframeHeader;
 use crate::{ClientError, Result};
 
 mod batch;
+pub mod codec;
 
 pub use batch::{FrameRef, SealedFrames};
 
