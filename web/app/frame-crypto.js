@@ -8,15 +8,13 @@ import {
   SFrameKey, SFrameSender, SFrameReceiver, DEFAULT_SUITE, sealCodecFrame, openCodecFrameInfo,
   parseHeader, clearLen,
 } from '../src/crypto/sframe.js';
-import { hkdfExtract, hkdfExpand } from '../src/crypto/primitives.js';
-import { b64decode, fromHex, concat, utf8, u64, u16 } from '../src/crypto/bytes.js';
+import { senderBaseKey, kidOf } from '../src/crypto/meeting.js';
+import { b64decode, fromHex } from '../src/crypto/bytes.js';
 
 /** Receive keys of an old epoch stay this long after the switch (§5.6). */
 export const GRACE_MS = 5000;
 /** Switch delay of a rekey without a switch time (§12.3). */
 export const FIXED_OVERLAP_MS = 250;
-
-const SFRAME_LABEL = utf8('conclave-v1 sframe');
 
 /**
  * The base keys of every roster entry of an epoch (§5.4).
@@ -27,16 +25,10 @@ const SFRAME_LABEL = utf8('conclave-v1 sframe');
  * @returns {Promise<Map<number, Uint8Array>>}
  */
 export async function baseKeys(meetingId, meetingKey, epoch, indexes) {
-  const prk = await hkdfExtract('SHA-256', meetingId, meetingKey);
   const out = new Map();
-  for (const i of indexes) {
-    out.set(i, await hkdfExpand('SHA-256', prk, concat(SFRAME_LABEL, u64(BigInt(epoch)), u16(i)), 32));
-  }
+  for (const i of indexes) out.set(i, await senderBaseKey(meetingId, meetingKey, epoch, i));
   return out;
 }
-
-/** @param {number} epoch @param {number} index @returns {bigint} */
-export const kidOf = (epoch, index) => (BigInt(epoch) << 16n) | BigInt(index);
 
 function bump(map, key) {
   map[key] = (map[key] ?? 0) + 1;

@@ -4,9 +4,8 @@
 
 import { openContainer as open, sealContainer, takeRecipient } from '../src/crypto/container.js';
 import { ConclaveError } from '../src/crypto/errors.js';
-import { concat, randomBytes, toHex, u32, utf8 } from '../src/crypto/bytes.js';
-import { sha256 } from '../src/crypto/primitives.js';
-import { b64encode } from '../src/crypto/bytes.js';
+import { b64encode, randomBytes, toHex, utf8 } from '../src/crypto/bytes.js';
+import { meetingId } from '../src/crypto/meeting.js';
 
 /**
  * Fresh replay and epoch guards.
@@ -119,8 +118,7 @@ export function recipientsOf(users, ownDevice) {
  * @returns {Promise<string>} 64 hex digits
  */
 export async function newMeetingId(properties) {
-  const p = utf8(properties);
-  return toHex(await sha256(concat(utf8('conclave-v1 meeting-id'), u32(p.length), p, randomBytes(16))));
+  return toHex(await meetingId(utf8(properties)));
 }
 
 /** @param {number} n @returns {Uint8Array} */

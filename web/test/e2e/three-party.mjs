@@ -24,7 +24,7 @@ import { startDevServer } from './dev-server.mjs';
 const ROOT = resolve(fileURLToPath(new URL('../../../', import.meta.url)));
 const WEB = join(ROOT, 'web');
 const TARGET = resolve(ROOT, process.env.CARGO_TARGET_DIR ?? 'target');
-const BIN = process.env.CONCLAVE_BIN_DIR ?? join(TARGET, 'debug');
+const BIN = resolve(process.env.CONCLAVE_BIN_DIR ?? join(TARGET, 'debug'));
 const OUT = process.env.CONCLAVE_E2E_OUT ?? join(TARGET, 'browser-test');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const FIXTURES = join(WEB, 'test', 'fixtures');
