@@ -206,7 +206,7 @@ export function validatePayload(p) {
       if (!epochOk(p.epoch)) bad('epoch out of range');
       b64Field(p.meeting_key, 32, 'meeting_key');
       if (p.call_type !== 'audio' && p.call_type !== 'video') bad('call_type');
-      if ('switch_at_ms' in p && !isUint(p.switch_at_ms, (1n << 64n) - 1n)) bad('switch_at_ms must be a u64');
+      if (Object.hasOwn(p, 'switch_at_ms') && !isUint(p.switch_at_ms, (1n << 64n) - 1n)) bad('switch_at_ms must be a u64');
       if (!Array.isArray(p.roster)) bad('roster must be an array');
       const entries = p.roster.map((e) => {
         try {
@@ -278,7 +278,7 @@ export function encodePayload(p) {
   validatePayload(p);
   const o = {};
   for (const k of ORDER[p.type]) {
-    if (!(k in p)) continue;
+    if (!Object.hasOwn(p, k)) continue;
     o[k] = k === 'roster' ? p.roster.map((e) => ({ index: e.index, device_id: e.device_id, user_key: e.user_key })) : p[k];
   }
   const bytes = utf8(jsonValue(o));

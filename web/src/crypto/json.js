@@ -12,7 +12,7 @@ export class JsonFloat {
 }
 
 /**
- * Parses JSON text strictly. Objects have a null prototype; integer literals beyond the safe
+ * Parses JSON text strictly. Objects are plain objects (a `__proto__` member is an own member); integer literals beyond the safe
  * range become BigInt, numbers with a fraction or exponent JsonFloat; duplicate members throw.
  * @param {string} text
  * @returns {any}
@@ -29,7 +29,7 @@ export function parseStrictJson(text) {
     const c = text[i];
     if (c === '{') {
       i++;
-      const obj = Object.create(null);
+      const obj = {};
       ws();
       if (text[i] === '}') {
         i++;
@@ -43,7 +43,8 @@ export function parseStrictJson(text) {
         ws();
         if (text[i] !== ':') throw err('expected :');
         i++;
-        obj[k] = value(depth + 1);
+        // defineProperty: a member named __proto__ stays an ordinary member.
+        Object.defineProperty(obj, k, { value: value(depth + 1), enumerable: true, writable: true, configurable: true });
         ws();
         if (text[i] === ',') i++;
         else if (text[i] === '}') {
@@ -136,7 +137,7 @@ export function checkMembers(obj, required, optional = [], code = 'Wire') {
   for (const k of Object.keys(obj)) {
     if (!required.includes(k) && !optional.includes(k)) fail(`unknown member "${k}"`);
   }
-  for (const k of required) if (!(k in obj)) fail(`missing member "${k}"`);
+  for (const k of required) if (!Object.hasOwn(obj, k)) fail(`missing member "${k}"`);
 }
 
 /**
