@@ -83,6 +83,7 @@ impl Pipeline {
         let meta = FrameMeta {
             stream,
             keyframe,
+            codec: false,
             audio_level: if stream == Stream::Audio { 30 } else { 127 },
             frame_number: self.frame_number,
         };

@@ -87,6 +87,7 @@ impl Client {
         let header = MediaHeader {
             stream: Stream::Data,
             keyframe: false,
+            codec: false,
             audio_level: 127,
             frame_number: frame,
             frag_index: index,

@@ -49,6 +49,7 @@ fn header(
     MediaHeader {
         stream,
         keyframe,
+        codec: false,
         audio_level: if stream == Stream::Audio {
             20
         } else {

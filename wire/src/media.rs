@@ -28,7 +28,7 @@ pub use datagram::{
     encode, encode_tagged, media_to_fwd, parse,
 };
 pub use error::DatagramError;
-pub use header::{Layer, MediaHeader, Stream};
+pub use header::{Layer, MediaHeader, Stream, codec_clear_len};
 pub use replay::ReplayWindow;
 pub use report::{ReceiverReport, ReportEntry};
 

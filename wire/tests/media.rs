@@ -52,14 +52,15 @@ fn stream() -> impl Strategy<Value = Stream> {
 }
 
 prop_compose! {
-    fn media_header()(stream in stream(), key in any::<bool>(), level in 0u8..=127,
+    fn media_header()(stream in stream(), key in any::<bool>(), codec in any::<bool>(), level in 0u8..=127,
                       frame_number in any::<u32>(), count in 1u16..=MAX_FRAG_COUNT)
-                     (stream in Just(stream), key in Just(key), level in Just(level),
+                     (stream in Just(stream), key in Just(key), codec in Just(codec), level in Just(level),
                       frame_number in Just(frame_number), count in Just(count),
                       index in 0..count) -> MediaHeader {
         MediaHeader {
             stream,
             keyframe: key && stream.is_video(),
+            codec: codec && stream != Stream::Data,
             audio_level: if stream == Stream::Audio { level } else { SILENT_LEVEL },
             frame_number,
             frag_index: index,
@@ -343,7 +344,7 @@ proptest! {
         prop_assert_eq!(Prefix::parse(&d), Err(DatagramError::TooLong { len: d.len() }));
         // Encoders refuse too.
         let f = vec![1u8; MAX_FRAGMENT + extra];
-        let h = MediaHeader { stream: Stream::Data, keyframe: false, audio_level: 127,
+        let h = MediaHeader { stream: Stream::Data, keyframe: false, codec: false, audio_level: 127,
                               frame_number: 0, frag_index: 0, frag_count: 1 };
         let mut buf = [0u8; 2 * MAX_DATAGRAM];
         let r = encode(&mut buf, 1, 0, &Body::Media { header: h, fragment: &f });
@@ -485,9 +486,16 @@ proptest! {
     // ---- §11.3: one test per rule of the media header ----
 
     #[test]
-    fn rule_reserved_flag_bits(stream in 1u8..=3, flags in 2u8..) {
+    fn rule_reserved_flag_bits(stream in 1u8..=3, flags in 4u8..) {
         let d = media_raw(&header_bytes(stream, flags, 127, 0, 0, 1), 10);
         prop_assert_eq!(parse(&d, Direction::ToRelay), Err(DatagramError::ReservedFlags(flags)));
+    }
+
+    #[test]
+    fn rule_codec_flag_on_data(key in 0u8..=1) {
+        let d = media_raw(&header_bytes(4, 2 | key, 127, 0, 0, 1), 10);
+        let want = if key == 1 { DatagramError::KeyframeNotVideo } else { DatagramError::ReservedFlags(2) };
+        prop_assert_eq!(parse(&d, Direction::ToRelay), Err(want));
     }
 
     #[test]

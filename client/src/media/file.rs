@@ -95,6 +95,7 @@ impl FileSource {
         out.push(SourceFrame {
             stream: Stream::Data,
             keyframe: false,
+            codec: false,
             audio_level: SILENT_LEVEL,
             data,
         });

@@ -400,6 +400,7 @@ fn tampered_and_forged_datagrams_are_dropped_and_counted() {
     let header = MediaHeader {
         stream: Stream::Audio,
         keyframe: false,
+        codec: false,
         audio_level: 30,
         frame_number: 1,
         frag_index: 0,
@@ -729,6 +730,7 @@ fn held_frames_are_bounded_and_must_authenticate() {
         let header = MediaHeader {
             stream: Stream::Audio,
             keyframe: false,
+            codec: false,
             audio_level: 30,
             frame_number: 3_000_000,
             frag_index: 0,
@@ -789,6 +791,7 @@ fn forged_future_epoch_frames_are_never_delivered() {
         let header = MediaHeader {
             stream: Stream::Audio,
             keyframe: false,
+            codec: false,
             audio_level: 30,
             frame_number: 4_000_000 + i,
             frag_index: 0,
@@ -837,6 +840,7 @@ fn the_hold_is_bounded_in_total() {
             let header = MediaHeader {
                 stream: Stream::Audio,
                 keyframe: false,
+                codec: false,
                 audio_level: 30,
                 frame_number: 5_000_000 + n as u32,
                 frag_index: 0,

@@ -5,6 +5,7 @@
 //! - [`frame`]: the plaintext header inside the encryption (§12.1).
 //! - [`source`], [`file`]: synthetic audio and simulcast video, the file carousel and its
 //!   receiver-side assembler (§12.2).
+//! - [`codec_file`]: real VP8 (IVF) and Opus (Ogg) frames, sent as codec frames (§13.1).
 //! - [`packetize`], [`reassembly`]: fragments of at most one datagram (§11.3).
 //! - [`session`]: [`MediaSession`], the transport: join, tags, replay window, keepalive,
 //!   feedback, control messages. Sealed frames in, sealed frames out.
@@ -13,6 +14,7 @@
 //! - [`client`]: [`MediaClient`], a tokio task running a pipeline on a UDP socket.
 
 pub mod client;
+pub mod codec_file;
 pub mod feedback;
 pub mod file;
 pub mod frame;
@@ -25,6 +27,7 @@ pub mod stats;
 pub mod tag;
 
 pub use client::{MediaClient, MediaClientConfig, MediaCommandError};
+pub use codec_file::{CodecFileError, CodecFileSource, parse_ivf, parse_ogg_opus};
 pub use file::{FileAssembler, FileSource, ReceivedFile};
 pub use frame::FrameHeader;
 pub use pipeline::{DeliveredFrame, MediaEvent, MediaPipeline, PipelineConfig};

@@ -21,6 +21,8 @@ pub enum PacketizeError {
 pub struct FrameMeta {
     pub stream: Stream,
     pub keyframe: bool,
+    /// A codec frame (PROTOCOL §13.1).
+    pub codec: bool,
     pub audio_level: u8,
     pub frame_number: u32,
 }
@@ -50,6 +52,7 @@ pub fn fragments<'a>(
                 MediaHeader {
                     stream: meta.stream,
                     keyframe: meta.keyframe,
+                    codec: meta.codec,
                     audio_level: meta.audio_level,
                     frame_number: meta.frame_number,
                     // `fragment_count` bounds the index by MAX_FRAG_COUNT.
@@ -71,6 +74,7 @@ mod tests {
         FrameMeta {
             stream: Stream::Data,
             keyframe: false,
+            codec: false,
             audio_level: 127,
             frame_number: 9,
         }

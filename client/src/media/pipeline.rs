@@ -22,7 +22,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use conclave_wire::media::{Layer, Stream};
+use conclave_wire::media::{Layer, Stream, codec_clear_len};
 use conclave_wire::sframe::{MediaKid, SframeHeader};
 
 use crate::ClientError;
@@ -70,7 +70,11 @@ pub struct DeliveredFrame {
     pub send_time_us: u64,
     /// `now − send_time_us` (0 when the clocks disagree that way).
     pub latency_us: u64,
-    /// The plaintext; [`Self::data`] is the media after the 20-byte header.
+    /// A codec frame (PROTOCOL §13.1): no §12.1 header, so `sequence`, `send_time_us`
+    /// and `latency_us` are 0.
+    pub codec: bool,
+    /// The plaintext; [`Self::data`] is the media after the 20-byte header (a codec
+    /// frame's plaintext is the whole frame, its clear bytes included).
     plaintext: Vec<u8>,
 }
 
@@ -91,6 +95,9 @@ impl fmt::Debug for DeliveredFrame {
 impl DeliveredFrame {
     /// The media bytes.
     pub fn data(&self) -> &[u8] {
+        if self.codec {
+            return &self.plaintext;
+        }
         self.plaintext.get(FRAME_HEADER_LEN..).unwrap_or_default()
     }
 
@@ -191,6 +198,8 @@ pub struct MediaPipeline {
     // Scratch buffers, reused.
     due: Vec<SourceFrame>,
     plaintexts: Vec<Vec<u8>>,
+    /// `clear ‖ sealed` of the codec frame being sent.
+    codec_wire: Vec<u8>,
     sealed: SealedFrames,
 }
 
@@ -241,6 +250,7 @@ impl MediaPipeline {
             held_bytes: 0,
             due: Vec::new(),
             plaintexts: Vec::new(),
+            codec_wire: Vec::new(),
             sealed: SealedFrames::new(),
         };
         p.drain_session(now);
@@ -370,11 +380,28 @@ impl MediaPipeline {
         if !self.session.is_joined() {
             return self.not_sent("not_joined", frames.len());
         }
+        if frames
+            .iter()
+            .any(|f| f.codec && f.data.len() <= codec_clear(f).len())
+        {
+            // Not a VP8/Opus frame (PROTOCOL §13.1 needs at least one byte after the clear ones).
+            return self.not_sent("codec_frame_too_short", frames.len());
+        }
         let wall = self.wall_us(now);
         while self.plaintexts.len() < frames.len() {
             self.plaintexts.push(Vec::new());
         }
         for (f, pt) in frames.iter().zip(self.plaintexts.iter_mut()) {
+            if f.codec {
+                // PROTOCOL §13.1: the clear bytes become metadata, the rest is sealed.
+                let n = codec_clear_len(
+                    f.stream == Stream::Audio,
+                    f.data.first().copied().unwrap_or(0),
+                );
+                pt.clear();
+                pt.extend_from_slice(f.data.get(n..).unwrap_or_default());
+                continue;
+            }
             let slot = f.stream.index();
             let sequence = self.sequences.get(slot).copied().unwrap_or(0);
             if let Some(s) = self.sequences.get_mut(slot) {
@@ -392,8 +419,10 @@ impl MediaPipeline {
             .plaintexts
             .iter()
             .take(frames.len())
-            .map(|pt| (&b""[..], pt.as_slice()))
+            .zip(frames)
+            .map(|(pt, f)| (codec_clear(f), pt.as_slice()))
             .collect();
+
         self.sealed.clear();
         if self.crypto.seal_batch(&refs, &mut self.sealed).is_err() {
             return self.not_sent("seal_failed", frames.len());
@@ -402,10 +431,17 @@ impl MediaPipeline {
         let mut sent = 0u64;
         let mut failed = 0;
         for (f, sealed) in frames.iter().zip(self.sealed.iter()) {
-            match self
-                .session
-                .send_frame(f.stream, f.keyframe, f.audio_level, sealed)
-            {
+            let r = if f.codec {
+                self.codec_wire.clear();
+                self.codec_wire.extend_from_slice(codec_clear(f));
+                self.codec_wire.extend_from_slice(sealed);
+                self.session
+                    .send_codec_frame(f.stream, f.keyframe, f.audio_level, &self.codec_wire)
+            } else {
+                self.session
+                    .send_frame(f.stream, f.keyframe, f.audio_level, sealed)
+            };
+            match r {
                 Ok(_) => sent += 1,
                 Err(_) => failed += 1,
             }
@@ -486,7 +522,11 @@ impl MediaPipeline {
 
     fn on_frame(&mut self, now: Instant, frame: CompleteFrame) {
         // The clear KID names the claimed sender (counted as received; not yet trusted).
-        let kid = SframeHeader::parse(&frame.data).ok().map(|(h, _)| h.kid);
+        let kid = frame
+            .header
+            .sframe_offset(&frame.data)
+            .and_then(|at| SframeHeader::parse(frame.data.get(at..)?).ok())
+            .map(|(h, _)| h.kid);
         if kid.is_some_and(|k| MediaKid::from_kid(k).epoch < self.joined_epoch) {
             *self.dropped.entry("before_join").or_default() += 1;
             return;
@@ -583,6 +623,9 @@ impl MediaPipeline {
             mut data,
             ..
         } = frame;
+        if header.codec {
+            return self.open_codec_frame(source_id, header.stream, data, claimed);
+        }
         let info = match self.crypto.open_in_place(b"", &mut data) {
             Ok(info) => info,
             Err(e) => {
@@ -646,6 +689,50 @@ impl MediaPipeline {
             sequence: fh.sequence,
             send_time_us: fh.send_time_us,
             latency_us,
+            codec: false,
+            plaintext: data,
+        }));
+    }
+
+    /// Opens a codec frame (PROTOCOL §13.1): `clear ‖ SFrame` with `clear` as metadata;
+    /// delivers `clear ‖ plaintext`, the original VP8/Opus frame.
+    fn open_codec_frame(
+        &mut self,
+        source_id: u32,
+        stream: Stream,
+        mut data: Vec<u8>,
+        claimed: Option<u16>,
+    ) {
+        let n = codec_clear_len(stream == Stream::Audio, data.first().copied().unwrap_or(0));
+        if data.len() <= n {
+            self.fail(claimed, "frame_auth_failed");
+            return self.session.recycle(data);
+        }
+        let clear: Vec<u8> = data.drain(..n).collect();
+        let info = match self.crypto.open_in_place(&clear, &mut data) {
+            Ok(info) => info,
+            Err(e) => {
+                self.fail(claimed, failure_reason(&e));
+                return self.session.recycle(data);
+            }
+        };
+        data.splice(0..0, clear);
+        self.source_index.insert(source_id, info.sender_index);
+        let p = self.participants.entry(info.sender_index).or_default();
+        p.source_id = Some(source_id);
+        p.frames_decrypted += 1;
+        p.bytes_delivered += data.len() as u64;
+        p.last_epoch = Some(info.epoch);
+        self.events.push_back(MediaEvent::Frame(DeliveredFrame {
+            source_id,
+            sender_index: info.sender_index,
+            epoch: info.epoch,
+            stream,
+            keyframe: stream.is_video() && data.first().is_some_and(|b| b & 1 == 0),
+            sequence: 0,
+            send_time_us: 0,
+            latency_us: 0,
+            codec: true,
             plaintext: data,
         }));
     }
@@ -670,4 +757,16 @@ impl MediaPipeline {
             session: self.session.stats(),
         }
     }
+}
+
+/// The clear bytes of a codec frame (its metadata), empty for other frames.
+fn codec_clear(f: &SourceFrame) -> &[u8] {
+    if !f.codec {
+        return b"";
+    }
+    let n = codec_clear_len(
+        f.stream == Stream::Audio,
+        f.data.first().copied().unwrap_or(0),
+    );
+    f.data.get(..n).unwrap_or(&f.data)
 }

@@ -398,6 +398,7 @@ mod tests {
         FrameMeta {
             stream: Stream::Data,
             keyframe: false,
+            codec: false,
             audio_level: 127,
             frame_number,
         }
@@ -481,6 +482,7 @@ mod tests {
             MediaHeader {
                 stream,
                 keyframe: k && stream.is_video(),
+                codec: false,
                 audio_level: 127,
                 frame_number: n,
                 frag_index: i,

@@ -141,6 +141,8 @@ pub enum SessionEvent {
 pub enum SendError {
     #[error("the session is not joined")]
     NotJoined,
+    #[error("the data stream carries no codec frames")]
+    NotCodec,
     #[error(transparent)]
     Packetize(#[from] PacketizeError),
     #[error(transparent)]
@@ -337,6 +339,32 @@ impl MediaSession {
         audio_level: u8,
         sealed: &[u8],
     ) -> Result<u32, SendError> {
+        self.send_any_frame(stream, keyframe, false, audio_level, sealed)
+    }
+
+    /// Sends a sealed codec frame (PROTOCOL §13.1: `clear ‖ SFrame`, Opus on the audio
+    /// stream, VP8 on video), marked with the media header's codec flag.
+    pub fn send_codec_frame(
+        &mut self,
+        stream: Stream,
+        keyframe: bool,
+        audio_level: u8,
+        frame: &[u8],
+    ) -> Result<u32, SendError> {
+        if stream == Stream::Data {
+            return Err(SendError::NotCodec);
+        }
+        self.send_any_frame(stream, keyframe, true, audio_level, frame)
+    }
+
+    fn send_any_frame(
+        &mut self,
+        stream: Stream,
+        keyframe: bool,
+        codec: bool,
+        audio_level: u8,
+        sealed: &[u8],
+    ) -> Result<u32, SendError> {
         if self.state != State::Joined {
             return Err(SendError::NotJoined);
         }
@@ -345,6 +373,7 @@ impl MediaSession {
         let meta = FrameMeta {
             stream,
             keyframe: keyframe && stream.is_video(),
+            codec,
             audio_level: if stream == Stream::Audio {
                 audio_level.min(media::SILENT_LEVEL)
             } else {

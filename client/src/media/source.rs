@@ -17,6 +17,9 @@ use crate::media::file::FileSource;
 pub struct SourceFrame {
     pub stream: Stream,
     pub keyframe: bool,
+    /// A real VP8 (video) or Opus (audio) frame, sent as a codec frame (PROTOCOL §13.1)
+    /// that browsers can decode; synthetic frames are not.
+    pub codec: bool,
     /// −dBov, 0 … 127; 127 for video and data.
     pub audio_level: u8,
     pub data: Vec<u8>,
@@ -147,6 +150,7 @@ impl AudioSource {
         SourceFrame {
             stream: Stream::Audio,
             keyframe: false,
+            codec: false,
             audio_level: level,
             data,
         }
@@ -263,6 +267,7 @@ impl VideoSource {
             out.push(SourceFrame {
                 stream: Stream::Video(l),
                 keyframe: key,
+                codec: false,
                 audio_level: SILENT_LEVEL,
                 data,
             });
@@ -276,6 +281,7 @@ pub enum Source {
     Audio(AudioSource),
     Video(VideoSource),
     File(FileSource),
+    Codec(crate::media::codec_file::CodecFileSource),
 }
 
 impl Source {
@@ -284,6 +290,7 @@ impl Source {
             Source::Audio(s) => Some(s.next_due()),
             Source::Video(s) => Some(s.next_due()),
             Source::File(s) => s.next_due(),
+            Source::Codec(s) => s.next_due(),
         }
     }
 
@@ -292,6 +299,7 @@ impl Source {
             Source::Audio(s) => s.poll(now, out),
             Source::Video(s) => s.poll(now, out),
             Source::File(s) => s.poll(now, out),
+            Source::Codec(s) => s.poll(now, out),
         }
     }
 

@@ -338,6 +338,7 @@ impl MediaClient {
         let header = MediaHeader {
             stream: Stream::Audio,
             keyframe: false,
+            codec: false,
             audio_level: 20,
             frame_number,
             frag_index: 0,

@@ -104,6 +104,9 @@ pub struct MediaHeader {
     pub stream: Stream,
     /// Video only; always false for audio and data.
     pub keyframe: bool,
+    /// A codec frame (PROTOCOL §13.1: Opus on stream 0, VP8 on streams 1–3) whose first
+    /// fragment starts with the codec's clear bytes; never set on the data stream.
+    pub codec: bool,
     /// −dBov, 0 (loudest) … 127 (silence); 127 for video and data.
     pub audio_level: u8,
     /// Per (publisher, stream), +1 per frame, wrapping.
@@ -113,12 +116,29 @@ pub struct MediaHeader {
 }
 
 const FLAG_KEYFRAME: u8 = 0x01;
+const FLAG_CODEC: u8 = 0x02;
+
+/// The clear bytes in front of the SFrame header of a codec frame (PROTOCOL §13.1):
+/// 1 for Opus (audio), 10 for a VP8 key frame (`first_byte & 1 == 0`), 3 for a VP8 inter
+/// frame.
+pub fn codec_clear_len(audio: bool, first_byte: u8) -> usize {
+    if audio {
+        1
+    } else if first_byte & 1 == 0 {
+        10
+    } else {
+        3
+    }
+}
 
 impl MediaHeader {
     /// Checks every rule of §11.3 that concerns the header alone.
     pub fn validate(&self) -> Result<(), DatagramError> {
         if self.keyframe && !self.stream.is_video() {
             return Err(DatagramError::KeyframeNotVideo);
+        }
+        if self.codec && self.stream == Stream::Data {
+            return Err(DatagramError::ReservedFlags(FLAG_CODEC));
         }
         if self.audio_level > SILENT_LEVEL {
             return Err(DatagramError::AudioLevel(self.audio_level));
@@ -153,7 +173,18 @@ impl MediaHeader {
         Ok(())
     }
 
-    /// Whether this fragment is the first of its frame (it starts with the SFrame header).
+    /// Where the SFrame header starts in the first fragment of a frame: 0, or after a
+    /// codec frame's clear bytes (`None` if the fragment is too short to hold them).
+    pub fn sframe_offset(&self, first_fragment: &[u8]) -> Option<usize> {
+        if !self.codec {
+            return Some(0);
+        }
+        let n = codec_clear_len(self.stream == Stream::Audio, *first_fragment.first()?);
+        (first_fragment.len() > n).then_some(n)
+    }
+
+    /// Whether this fragment is the first of its frame (it starts with the SFrame header,
+    /// or with a codec frame's clear bytes).
     pub fn is_first_fragment(&self) -> bool {
         self.frag_index == 0
     }
@@ -167,12 +198,13 @@ impl MediaHeader {
     pub fn parse(b: &[u8; MEDIA_HEADER_LEN]) -> Result<MediaHeader, DatagramError> {
         let [s, flags, level, f0, f1, f2, f3, i0, i1, c0, c1] = *b;
         let stream = Stream::from_byte(s)?;
-        if flags & !FLAG_KEYFRAME != 0 {
+        if flags & !(FLAG_KEYFRAME | FLAG_CODEC) != 0 {
             return Err(DatagramError::ReservedFlags(flags));
         }
         let h = MediaHeader {
             stream,
             keyframe: flags & FLAG_KEYFRAME != 0,
+            codec: flags & FLAG_CODEC != 0,
             audio_level: level,
             frame_number: u32::from_be_bytes([f0, f1, f2, f3]),
             frag_index: u16::from_be_bytes([i0, i1]),
@@ -189,7 +221,8 @@ impl MediaHeader {
         let c = self.frag_count.to_be_bytes();
         [
             self.stream.to_byte(),
-            if self.keyframe { FLAG_KEYFRAME } else { 0 },
+            (if self.keyframe { FLAG_KEYFRAME } else { 0 })
+                | (if self.codec { FLAG_CODEC } else { 0 }),
             self.audio_level,
             f[0],
             f[1],

@@ -237,9 +237,10 @@ enum IdentityCommand {
 /// Media options of `call` and `accept`.
 #[derive(clap::Args, Clone, Debug)]
 pub(crate) struct MediaArgs {
-    /// Stay in the meeting and send media: `audio`, `video` (audio and simulcast video) or
-    /// `file:PATH` (the file's bytes as a carousel); repeatable.
-    #[arg(long, value_name = "audio|video|file:PATH")]
+    /// Stay in the meeting and send media: `audio`, `video` (synthetic audio and simulcast
+    /// video), `file:PATH` (the file's bytes as a carousel), `vp8:FILE.ivf` / `opus:FILE.ogg`
+    /// (real VP8 / Opus frames in a loop, which browsers in the meeting decode); repeatable.
+    #[arg(long, value_name = "audio|video|file:PATH|vp8:IVF|opus:OGG")]
     pub(crate) media: Vec<media::MediaKind>,
     /// With --media: leave after this many seconds (default: stay until Ctrl-C or the end
     /// of the meeting).

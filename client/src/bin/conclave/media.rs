@@ -15,8 +15,8 @@ use conclave_client::api::membership::Departure;
 use conclave_client::api::{Account, MeetingEvent, MeetingRunner, Next, SessionEvent};
 use conclave_client::identity::fingerprint;
 use conclave_client::media::{
-    AudioConfig, AudioSource, FileSource, MediaEvent, MediaStats, SessionEnd, Source, VideoConfig,
-    VideoSource,
+    AudioConfig, AudioSource, CodecFileSource, FileSource, MediaEvent, MediaStats, SessionEnd,
+    Source, VideoConfig, VideoSource, parse_ivf, parse_ogg_opus,
 };
 use conclave_client::meeting::EpochKeys;
 use serde_json::{Value, json};
@@ -34,6 +34,10 @@ pub enum MediaKind {
     Video,
     /// A file sent as a carousel on the data stream.
     File(PathBuf),
+    /// Real VP8 video from an IVF file, in a loop, as codec frames browsers decode.
+    Vp8(PathBuf),
+    /// Real Opus audio from an Ogg file, in a loop, as codec frames browsers decode.
+    Opus(PathBuf),
 }
 
 impl FromStr for MediaKind {
@@ -43,12 +47,18 @@ impl FromStr for MediaKind {
         match s {
             "audio" => Ok(MediaKind::Audio),
             "video" => Ok(MediaKind::Video),
-            _ => match s.strip_prefix("file:") {
-                Some(p) if !p.is_empty() => Ok(MediaKind::File(PathBuf::from(p))),
-                _ => Err(format!(
-                    "{s:?} is not a media kind: use audio, video or file:PATH"
-                )),
-            },
+            _ => {
+                let (kind, path) = s.split_once(':').unwrap_or((s, ""));
+                let path = PathBuf::from(path);
+                match kind {
+                    "file" if !path.as_os_str().is_empty() => Ok(MediaKind::File(path)),
+                    "vp8" if !path.as_os_str().is_empty() => Ok(MediaKind::Vp8(path)),
+                    "opus" if !path.as_os_str().is_empty() => Ok(MediaKind::Opus(path)),
+                    _ => Err(format!(
+                        "{s:?} is not a media kind: use audio, video, file:PATH, vp8:FILE.ivf or opus:FILE.ogg"
+                    )),
+                }
+            }
         }
     }
 }
@@ -101,6 +111,26 @@ pub fn sources(kinds: &[MediaKind]) -> Result<Vec<Source>, Error> {
                 .ok_or_else(|| format!("{}: too large", path.display()))?;
             out.push(Source::File(f));
         }
+    }
+    let read = |path: &Path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
+    let mut vp8 = None;
+    let mut opus = None;
+    for k in kinds {
+        match k {
+            MediaKind::Vp8(path) => {
+                vp8 =
+                    Some(parse_ivf(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))?);
+            }
+            MediaKind::Opus(path) => {
+                opus = Some(
+                    parse_ogg_opus(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))?,
+                );
+            }
+            _ => {}
+        }
+    }
+    if vp8.is_some() || opus.is_some() {
+        out.push(Source::Codec(CodecFileSource::new(now, vp8, opus)));
     }
     Ok(out)
 }

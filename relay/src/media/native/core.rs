@@ -448,6 +448,7 @@ mod tests {
             let header = MediaHeader {
                 stream: Stream::Audio,
                 keyframe: false,
+                codec: false,
                 audio_level: 30,
                 frame_number,
                 frag_index: 0,

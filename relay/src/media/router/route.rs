@@ -58,8 +58,11 @@ impl<D: Copy> Router<D> {
             _ => None,
         };
         if first {
-            let (sframe, _) =
-                SframeHeader::parse(fragment).map_err(|_| RouteDrop::BadSframeHeader)?;
+            let at = header
+                .sframe_offset(fragment)
+                .ok_or(RouteDrop::BadSframeHeader)?;
+            let (sframe, _) = SframeHeader::parse(fragment.get(at..).unwrap_or_default())
+                .map_err(|_| RouteDrop::BadSframeHeader)?;
             let epoch = MediaKid::from_kid(sframe.kid).epoch;
             let Some(m) = self.meetings.get_mut(p.meeting).and_then(Option::as_mut) else {
                 return Err(RouteDrop::UnknownParticipant);

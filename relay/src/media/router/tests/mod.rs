@@ -37,6 +37,7 @@ pub(super) fn header(stream: Stream, keyframe: bool, level: u8) -> MediaHeader {
     MediaHeader {
         stream,
         keyframe,
+        codec: false,
         audio_level: if stream == Stream::Audio {
             level
         } else {
