@@ -5,17 +5,24 @@
 
 import { FrameCrypto, frameTransform } from './frame-crypto.js';
 
-/** Which encoded-transform API this browser offers: 'script', 'legacy' or null. */
-export function transformMode() {
+/**
+ * Which encoded-transform API to use: 'script' (RTCRtpScriptTransform), 'legacy'
+ * (createEncodedStreams) or null when the browser has neither.
+ * @param {string|null} [prefer] 'legacy' to use the legacy API where it exists (tests)
+ * @returns {'script'|'legacy'|null}
+ */
+export function transformMode(prefer = null) {
+  const legacy = typeof RTCRtpSender !== 'undefined' && 'createEncodedStreams' in RTCRtpSender.prototype;
+  if (prefer === 'legacy' && legacy) return 'legacy';
   if (typeof RTCRtpScriptTransform === 'function') return 'script';
-  if (typeof RTCRtpSender !== 'undefined' && 'createEncodedStreams' in RTCRtpSender.prototype) return 'legacy';
-  return null;
+  return legacy ? 'legacy' : null;
 }
 
 /** The encoded-frame transforms of one meeting. */
 export class E2ee {
-  constructor() {
-    this.mode = transformMode();
+  /** @param {string|null} [prefer] see transformMode */
+  constructor(prefer = null) {
+    this.mode = transformMode(prefer);
     if (!this.mode) throw new Error('this browser has no encoded-frame transform API: end-to-end encryption is impossible');
     this.latest = null;
     this.waiters = [];

@@ -1,9 +1,11 @@
 // The page: registration, calling, invitations, and the meeting view. State for tests is
 // exposed on `window.conclave`.
 //
-// Test hook: `?test_wrong_key=1` makes this page use a corrupted meeting key after it
-// accepts an invitation (its frames and everyone else's then fail to decrypt here); it
-// exists for the end-to-end test of undecryptable media and changes nothing else.
+// Test hooks (used by web/test/e2e; they change nothing else):
+// `?test_wrong_key=1` makes this page use a corrupted meeting key after it accepts an
+// invitation (nobody can open its frames and it can open nobody's: the test of
+// undecryptable media); `?test_transform=legacy` uses createEncodedStreams() even where
+// RTCRtpScriptTransform exists.
 
 import { Account } from './account.js';
 import { Room } from './room.js';
@@ -11,6 +13,7 @@ import { Room } from './room.js';
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const wrongKey = params.get('test_wrong_key') === '1';
+const transform = params.get('test_transform');
 
 const state = {
   phase: 'loading',
@@ -93,7 +96,7 @@ async function enterRoom(opts) {
   show('meeting-view');
   setPhase('joining');
   $('meeting-id').textContent = opts.keys.meeting_id.slice(0, 16);
-  const room = new Room({ ...opts, account: state.account, tilesEl: $('tiles') });
+  const room = new Room({ ...opts, account: state.account, tilesEl: $('tiles'), transform });
   state.room = room;
   room.addEventListener('local', (e) => {
     $('self-video').srcObject = e.detail.stream;

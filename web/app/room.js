@@ -30,6 +30,7 @@ export class Room extends EventTarget {
    * @param {boolean} o.isInitiator
    * @param {Map<string,string>} [o.members] initiator only: device id → user hash
    * @param {boolean} [o.wrongKey] test hook: use a corrupted meeting key
+   * @param {string|null} [o.transform] test hook: 'legacy' forces createEncodedStreams()
    * @param {HTMLElement} o.tilesEl the grid
    */
   constructor(o) {
@@ -41,6 +42,7 @@ export class Room extends EventTarget {
     this.isInitiator = o.isInitiator;
     this.members = o.members ?? new Map();
     this.wrongKey = Boolean(o.wrongKey);
+    this.transform = o.transform ?? null;
     this.tilesEl = o.tilesEl;
     this.e2ee = null;
     this.session = null;
@@ -62,7 +64,7 @@ export class Room extends EventTarget {
 
   /** Starts media: keys into the transforms, camera, join ticket, offer. */
   async start() {
-    this.e2ee = new E2ee();
+    this.e2ee = new E2ee(this.transform);
     await this.installKeys(this.keys, null);
     this.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: VIDEO });
     this.emit('local', { stream: this.stream });

@@ -290,12 +290,32 @@ async function main() {
   await alice.page.screenshot({ path: shot, fullPage: true });
   log(`screenshot: ${shot}`);
 
+  // --- bob leaves: alice (the initiator) rekeys the others to epoch 1 without him ---
+  await bob.page.click('#leave');
+  await bob.page.waitForFunction(() => window.conclave.phase() === 'ready', null, { timeout: 20_000 });
+  log('bob left');
+  await waitFor('alice\'s rekey to epoch 1', async () => {
+    const s = await pageStats(alice);
+    return s.epoch === 1 && s.e2ee.send_epoch === 1 && !s.roster.some((r) => r.device_id === bob.account.device_id);
+  }, 20_000);
+  check(true, 'alice rekeyed to epoch 1 without bob');
+  await waitFor('carol opening alice\'s epoch-1 frames', async () => {
+    const s = await pageStats(carol);
+    return s.epoch === 1 && Object.values(s.e2ee.mids).some((m) => m.sender_index === alice.index && m.epoch === 1 && m.decrypted > 0);
+  }, 20_000);
+  check(true, 'carol installed the rekey and opens alice\'s frames of epoch 1');
+  const cs1 = inboundOf(await pageStats(carol), alice.index);
+  await sleep(1500);
+  const cs2 = inboundOf(await pageStats(carol), alice.index);
+  check(cs2.framesDecoded > cs1.framesDecoded, `carol still decodes alice's video after the rekey (${cs1.framesDecoded} → ${cs2.framesDecoded})`);
+
   // --- dave's own counters ---
   const final = await waitFor('dave\'s media_final', () => jsonLines(dave.out).find((e) => e.event === 'media_final'), (DAVE_SECONDS + 15) * 1000);
   for (const p of browsers) {
     const part = final.participants.find((x) => x.device_id === p.account.device_id);
     check(part && part.decrypted > 0, `dave decrypted ${part ? part.decrypted : 0} frames of ${p.name}`);
   }
+  check(jsonLines(dave.out).some((e) => e.event === 'epoch_switched' && e.epoch === 1), 'dave followed the rekey to epoch 1');
   const davesEve = final.participants.find((x) => x.device_id === eve.account.device_id);
   check(!davesEve || davesEve.decrypted === 0, 'dave decrypts nothing of eve\'s');
   log(`passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
