@@ -26,6 +26,7 @@ export class E2ee {
     if (!this.mode) throw new Error('this browser has no encoded-frame transform API: end-to-end encryption is impossible');
     this.latest = null;
     this.waiters = [];
+    this.attached = new WeakSet();
     if (this.mode === 'script') {
       this.worker = new Worker(new URL('./e2ee-worker.js', import.meta.url), { type: 'module' });
       this.worker.onmessage = (ev) => this.onWorker(ev.data);
@@ -72,6 +73,9 @@ export class E2ee {
   }
 
   attach(senderOrReceiver, options) {
+    // A recycled m-line fires ontrack again on the same receiver: keep its transform.
+    if (this.attached.has(senderOrReceiver)) return;
+    this.attached.add(senderOrReceiver);
     if (this.mode === 'script') {
       senderOrReceiver.transform = new RTCRtpScriptTransform(this.worker, options);
     } else {

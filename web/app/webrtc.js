@@ -139,7 +139,8 @@ export class MediaSession extends EventTarget {
         break;
       case 'tracks':
         if (Array.isArray(m.tracks)) {
-          for (const t of m.tracks) this.tracks.set(String(t.mid), { source_id: t.source_id, kind: t.kind });
+          // The full list, sent with every offer: m-lines not in it carry nobody now.
+          this.tracks = new Map(m.tracks.map((t) => [String(t.mid), { source_id: t.source_id, kind: t.kind }]));
           this.emit('tracks', { tracks: m.tracks });
         }
         break;
