@@ -226,3 +226,38 @@ test('epoch guard (§4.12)', async () => {
   g.check(from(alice, { type: 'leave', meeting_id: mid, epoch: 1 }));
   g.check(from(bob, { type: 'text', text: 'anyone' }));
 });
+
+/** Seals like sealContainer, but with a chosen header commitment and message type. */
+async function forge(sender, recipient, payloadText, { commitment, messageType }) {
+  const { payloadKeys } = await import('../../src/crypto/container.js');
+  const { sign, aesGcmSeal, importAesKey } = await import('../../src/crypto/primitives.js');
+  const { u16, u32, u64 } = await import('../../src/crypto/bytes.js');
+  const cid = C.randomBytes(16);
+  const firstKey = C.randomBytes(32);
+  const keys = await payloadKeys(cid, firstKey);
+  const header = C.concat(C.utf8('CNCL'), new Uint8Array([1, messageType]), cid, u64(NOW), u32(60), sender.certificate, commitment ?? keys.commitment);
+  const info = (label) => C.concat(C.utf8(label), cid, sender.deviceId, recipient.device.deviceId, u32(recipient.prekeyId));
+  const inner = await C.hpke.seal(recipient.prekey, info('conclave-v1 wrap-prekey'), header, firstKey);
+  const outer = await C.hpke.seal(recipient.device.deviceKey, info('conclave-v1 wrap-device'), header, inner.ct);
+  const aad = C.concat(header, u16(1), recipient.device.deviceId, u32(recipient.prekeyId), inner.enc, outer.enc, outer.ct);
+  const ct = await aesGcmSeal(await importAesKey(keys.key), keys.nonce, aad, C.utf8(payloadText));
+  const body = C.concat(aad, u32(ct.length), ct);
+  return C.concat(body, await sign(sender.appKey.privateKey, C.concat(C.utf8('conclave-v1 container'), body)));
+}
+
+test('container: commitment mismatch and type mismatch, validly signed', async () => {
+  const { alice, bob } = await pairOfIdentities();
+  const v = await C.verifyBundle(bundleOf(bob));
+  const text = '{"type":"text","text":"x"}';
+  const ok = await forge(alice, C.takeRecipient(v), text, { messageType: 5 });
+  assert.equal((await C.openContainer(bob, ok, { nowMs: NOW })).payload.text, 'x');
+  const r2 = C.takeRecipient(v);
+  const badCommit = await forge(alice, r2, text, { messageType: 5, commitment: new Uint8Array(32) });
+  await assert.rejects(C.openContainer(bob, badCommit, { nowMs: NOW }), { code: 'CommitmentMismatch' });
+  assert.ok(bob.prekeys.has(r2.prekeyId), 'a failed open leaves the prekey');
+  const wrongType = await forge(alice, r2, text, { messageType: 1 });
+  await assert.rejects(C.openContainer(bob, wrongType, { nowMs: NOW }), { code: 'TypeMismatch' });
+  const badJson = await forge(alice, r2, '{"type":"text","text":"x","text":"y"}', { messageType: 5 });
+  await assert.rejects(C.openContainer(bob, badJson, { nowMs: NOW }), { code: 'BadPayload' });
+  assert.ok(bob.prekeys.has(r2.prekeyId));
+});
