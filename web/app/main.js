@@ -127,7 +127,8 @@ async function enterRoom(opts) {
   try {
     await room.start();
   } catch (e) {
-    await room.close(false).catch(() => {});
+    // Media could not start: leave properly (the initiator ends the meeting).
+    await room.close(true).catch(() => {});
     throw e;
   }
 }
