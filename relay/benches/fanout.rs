@@ -204,6 +204,7 @@ fn core_allocations(packets: usize) -> (u64, usize) {
                 max_sessions: 1000,
             },
             router: RouterConfig::default(),
+            rtc_candidates: Vec::new(),
         },
         None,
     );

@@ -24,6 +24,13 @@
 //! keepalive_ms = 1000                   # told to clients in JOIN_ACK
 //! timeout_ms = 10000                    # a silent session is closed after this long
 //! max_sessions_per_worker = 10000
+//! webrtc = true                         # browsers over WebRTC (docs/PROTOCOL.md §13)
+//! webrtc_bind = "127.0.0.1:7100"        # worker i's WebRTC socket: port + i (0: any free ports);
+//!                                       #   default: media.bind's address, any free ports
+//! webrtc_ip = "203.0.113.7"             # the address announced as the host candidate;
+//!                                       #   default: the bound address
+//!
+//! web_root = "web"                      # the browser client, served at / (default: ./web if present)
 //!
 //! [tls]                                 # HTTPS; on by default off loopback
 //! cert = "/etc/conclave/cert.pem"       # with key; without both, a self-signed certificate
@@ -72,6 +79,10 @@ pub struct RelayConfig {
     pub tls: crate::tls::TlsConfig,
     #[serde(default)]
     pub plugins: PluginsConfig,
+    /// The browser client's files, served at `/` (docs/PROTOCOL.md §13). Default: `web`
+    /// in the working directory when it exists (a checkout), else none.
+    #[serde(default)]
+    pub web_root: Option<PathBuf>,
 }
 
 /// Request limits.
@@ -120,6 +131,14 @@ pub struct MediaConfig {
     pub timeout_ms: u32,
     /// Sessions a worker holds at most; further joins are refused (relay full).
     pub max_sessions_per_worker: usize,
+    /// Browsers over WebRTC: one more UDP socket per worker.
+    pub webrtc: bool,
+    /// Where worker 0's WebRTC socket listens (worker `i`: port + `i`; port 0: any free
+    /// ports). Default: `bind`'s address with any free ports.
+    pub webrtc_bind: Option<SocketAddr>,
+    /// The IP address announced as the WebRTC host candidate (a public address in front of
+    /// a wildcard bind). Default: the bound address.
+    pub webrtc_ip: Option<std::net::IpAddr>,
 }
 
 impl Default for MediaConfig {
@@ -133,6 +152,9 @@ impl Default for MediaConfig {
             keepalive_ms: 1000,
             timeout_ms: 10_000,
             max_sessions_per_worker: 10_000,
+            webrtc: true,
+            webrtc_bind: None,
+            webrtc_ip: None,
         }
     }
 }
@@ -168,6 +190,12 @@ impl MediaConfig {
         Ok(Some((host.to_string(), port)))
     }
 
+    /// Where worker 0's WebRTC socket binds.
+    pub fn webrtc_bind(&self) -> SocketAddr {
+        self.webrtc_bind
+            .unwrap_or_else(|| SocketAddr::new(self.bind.ip(), 0))
+    }
+
     /// Checks values serde cannot.
     pub fn validate(&self) -> Result<(), String> {
         let n = self.worker_count();
@@ -194,6 +222,20 @@ impl MediaConfig {
                 ));
             }
             _ => {}
+        }
+        if self.webrtc {
+            let b = self.webrtc_bind();
+            if b.port() != 0 && usize::from(b.port()) + n - 1 > usize::from(u16::MAX) {
+                return Err(format!(
+                    "media.webrtc_bind port {} + {n} workers exceeds 65535",
+                    b.port()
+                ));
+            }
+            if b.ip().is_unspecified() && self.webrtc_ip.is_none() {
+                return Err(format!(
+                    "media.webrtc_ip is required when the WebRTC socket binds a wildcard address ({b})"
+                ));
+            }
         }
         if self.keepalive_ms < 100 || self.keepalive_ms > 60_000 {
             return Err("media.keepalive_ms must be 100..=60000".into());
@@ -315,6 +357,7 @@ impl Default for RelayConfig {
             media: MediaConfig::default(),
             tls: Default::default(),
             plugins: PluginsConfig::default(),
+            web_root: None,
         }
     }
 }
@@ -345,6 +388,17 @@ impl RelayConfig {
                 .collect::<Vec<_>>()
                 .join(" ")
         })
+    }
+
+    /// The directory of the browser client, if any.
+    pub fn web_root(&self) -> Option<PathBuf> {
+        match &self.web_root {
+            Some(p) => Some(p.clone()),
+            None => {
+                let p = PathBuf::from("web");
+                p.join("index.html").is_file().then_some(p)
+            }
+        }
     }
 
     /// Does the relay listen on loopback only? Plugins may refuse development modes
@@ -420,7 +474,7 @@ mod tests {
         assert!(c.media.worker_count() >= 1);
         c.validate().unwrap();
         let c = RelayConfig::from_toml(
-            "[media]\nbind = \"0.0.0.0:7000\"\naddress = \"relay.example.com:7000\"\nworkers = 3\nsendmmsg = false\ngso = false\n",
+            "[media]\nbind = \"0.0.0.0:7000\"\naddress = \"relay.example.com:7000\"\nworkers = 3\nsendmmsg = false\ngso = false\nwebrtc_ip = \"203.0.113.7\"\n",
         )
         .unwrap();
         c.validate().unwrap();
@@ -435,6 +489,14 @@ mod tests {
             ("bind = \"127.0.0.1:65535\"\nworkers = 2", "media.bind"),
             ("address = \"nohost\"", "media.address"),
             ("address = \"h:99999\"", "media.address"),
+            (
+                "bind = \"0.0.0.0:7000\"\naddress = \"h:7000\"",
+                "media.webrtc_ip",
+            ),
+            (
+                "webrtc_bind = \"127.0.0.1:65535\"\nworkers = 2",
+                "media.webrtc_bind",
+            ),
             ("keepalive_ms = 5", "media.keepalive_ms"),
             ("timeout_ms = 1500", "media.timeout_ms"),
             ("max_sessions_per_worker = 0", "media.max_sessions"),

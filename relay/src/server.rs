@@ -89,8 +89,25 @@ pub async fn run(config: RelayConfig) -> Result<(), String> {
         on_off(config.media.sendmmsg),
         on_off(media.gso()),
     );
+    println!(
+        "  media        webrtc {}",
+        match media.rtc_addrs() {
+            a if a.is_empty() => "off".to_string(),
+            a => format!(
+                "udp {}",
+                a.iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        }
+    );
     println!("  data         {}", config.data_dir.display());
-    let app = control::router(state.clone());
+    let web_root = config.web_root();
+    if let Some(w) = &web_root {
+        println!("  web          {} at /", w.display());
+    }
+    let app = control::router(state.clone(), web_root);
     match tls {
         None => {
             let listener = TcpListener::from_std(std_listener).map_err(|e| e.to_string())?;

@@ -25,9 +25,9 @@ use state::{AppState, SharedState, blocking, now_ms};
 const MAX_BODY: usize = 2 * 1024 * 1024;
 
 /// The control plane's routes.
-pub fn router(state: SharedState) -> Router {
+pub fn router(state: SharedState, web_root: Option<std::path::PathBuf>) -> Router {
     use routes::*;
-    Router::new()
+    let api = Router::new()
         .route("/v1/info", get(system::info))
         .route("/v1/clock", get(system::clock))
         .route("/v1/users", post(users::create))
@@ -53,17 +53,31 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/v1/meetings/{meeting_id}/join", post(meetings::join))
         .route("/v1/meetings/{meeting_id}/end", post(meetings::end))
+        .route("/v1/meetings/{meeting_id}/webrtc", post(webrtc::offer))
+        .route(
+            "/v1/meetings/{meeting_id}/webrtc/{session_id}",
+            delete(webrtc::close),
+        )
         .route("/v1/push", get(push::connect))
         .route("/healthz", get(system::health))
         .route("/readyz", get(system::ready))
         .route("/metrics", get(system::metrics))
-        .fallback(|| async { error::ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
         ))
-        .with_state(state)
+        .with_state(state);
+    let not_found = || async { error::ApiError::not_found("no such endpoint") };
+    match web_root {
+        // The browser client's static files; unknown /v1 paths stay JSON errors.
+        Some(root) => api
+            .route("/v1/{*rest}", axum::routing::any(not_found))
+            .fallback_service(
+                tower_http::services::ServeDir::new(root).append_index_html_on_directories(true),
+            ),
+        None => api.fallback(not_found),
+    }
 }
 
 /// Builds the shared state.

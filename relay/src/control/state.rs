@@ -125,6 +125,17 @@ pub struct AppState {
 pub type SharedState = Arc<AppState>;
 
 /// Runs a blocking plugin call on the blocking pool.
+/// Runs `f` off the async runtime (a call that may block).
+pub async fn blocking_plain<T, F>(f: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| ApiError::internal("a blocking call was aborted"))
+}
+
 pub async fn blocking<T, F>(f: F) -> ApiResult<T>
 where
     T: Send + 'static,

@@ -306,6 +306,11 @@ pub async fn join(
     Ok(Json(json!({
         "meeting_id": meeting_id,
         "media": {"transport": "native", "address": ticket.address, "worker": ticket.join.worker},
+        "webrtc": if s.media.webrtc() {
+            json!({"offer_path": format!("/v1/meetings/{meeting_id}/webrtc")})
+        } else {
+            Value::Null
+        },
         "session": {
             "id": hex::encode(ticket.join.session_id),
             "key": b64::encode(&ticket.key),

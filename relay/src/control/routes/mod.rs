@@ -6,6 +6,7 @@ pub mod messages;
 pub mod push;
 pub mod system;
 pub mod users;
+pub mod webrtc;
 
 /// Largest JSON body of the small endpoints.
 pub const SMALL_BODY: usize = 64 * 1024;

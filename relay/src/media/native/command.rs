@@ -5,7 +5,7 @@ use conclave_wire::media::CloseReason;
 
 use super::pins::MeetingBytes;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Command {
     /// The control plane recorded `device` (every device: `None`) as gone from `meeting`:
     /// close its sessions with `CLOSED(reason)` and refuse its tickets that expire at or
@@ -15,5 +15,12 @@ pub enum Command {
         device: Option<[u8; 16]>,
         expiring_by: u64,
         reason: CloseReason,
+    },
+    /// A browser's SDP offer (its ticket verified by the control plane).
+    WebrtcOffer(crate::media::webrtc::OfferCommand),
+    /// `DELETE` of a browser's session.
+    WebrtcClose {
+        meeting: MeetingBytes,
+        session_id: [u8; 16],
     },
 }

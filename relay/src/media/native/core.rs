@@ -13,7 +13,9 @@ use conclave_wire::media::{
 use super::command::Command;
 use super::stats::{Counters, Drop};
 use super::table::{JoinCheck, SessionTable, TableConfig};
+use crate::media::Dest;
 use crate::media::router::{ControlMsg, MeetingKey, Router, RouterConfig};
+use crate::media::webrtc::RtcPeers;
 
 /// The largest datagram the relay itself writes (a `JOIN_ACK`: 13 + 12 + 16 bytes).
 pub const CONTROL_MAX: usize = 64;
@@ -77,17 +79,23 @@ pub enum Ingress {
 pub struct CoreConfig {
     pub table: TableConfig,
     pub router: RouterConfig,
+    /// The host candidates of the worker's WebRTC socket (empty: no WebRTC).
+    pub rtc_candidates: Vec<SocketAddr>,
 }
 
 /// The state of one worker.
 pub struct WorkerCore {
-    table: SessionTable,
-    router: Router<SocketAddr>,
-    counters: Counters,
+    pub(crate) table: SessionTable,
+    pub(crate) router: Router<Dest>,
+    pub(crate) counters: Counters,
     dests: Vec<SocketAddr>,
-    outbox: VecDeque<Transmit>,
+    /// The router's decision for the last packet, before it is split by transport.
+    pub(crate) route_dests: Vec<Dest>,
+    pub(crate) outbox: VecDeque<Transmit>,
     scratch: Vec<u32>,
     next_scan: Option<Instant>,
+    /// The worker's WebRTC peers and the bridge between the transports.
+    pub(crate) rtc: RtcPeers,
 }
 
 impl std::fmt::Debug for WorkerCore {
@@ -106,6 +114,8 @@ impl WorkerCore {
             router: Router::new(config.router),
             counters: Counters::default(),
             dests: Vec::with_capacity(1024),
+            route_dests: Vec::with_capacity(1024),
+            rtc: RtcPeers::new(config.rtc_candidates),
             outbox: VecDeque::with_capacity(1024),
             scratch: Vec::with_capacity(64),
             next_scan: None,
@@ -128,8 +138,9 @@ impl WorkerCore {
         }
     }
 
+    /// Live sessions: native ones and WebRTC peers.
     pub fn sessions(&self) -> usize {
-        self.table.len()
+        self.table.len() + self.rtc.len()
     }
 
     pub fn meetings(&self) -> usize {
@@ -183,17 +194,23 @@ impl WorkerCore {
             Err(reason) => return self.drop(reason),
         };
         if v.moved {
-            self.router.set_dest(v.source_id, from);
+            self.router.set_dest(v.source_id, Dest::Udp(from));
         }
         let source = v.source_id;
         let result = match d.body {
             Body::Media { header, fragment } => {
                 match self
                     .router
-                    .route_media(now, source, &header, fragment, &mut self.dests)
+                    .route_media(now, source, &header, fragment, &mut self.route_dests)
                 {
                     Err(_) => Some((header, Err(()))),
-                    Ok(()) => Some((header, Ok(()))),
+                    Ok(()) => {
+                        split_dests(&self.route_dests, &mut self.dests);
+                        if self.dests.len() < self.route_dests.len() {
+                            self.native_to_rtc(now, source, &header, fragment);
+                        }
+                        Some((header, Ok(())))
+                    }
                 }
             }
             Body::ReceiverReport(report) => {
@@ -272,7 +289,7 @@ impl WorkerCore {
             }
             JoinCheck::Again { conn_id, moved } => {
                 if moved && let Some(s) = self.table.get(conn_id) {
-                    self.router.set_dest(s.source_id, from);
+                    self.router.set_dest(s.source_id, Dest::Udp(from));
                 }
                 if let Some(ack) = self.table.join_ack(conn_id) {
                     self.send_to_session(conn_id, &ack);
@@ -280,21 +297,21 @@ impl WorkerCore {
                 Ingress::Handled
             }
             JoinCheck::Admit { key } => {
-                let source = self
-                    .router
-                    .add_participant(now, MeetingKey(join.meeting_id), from);
+                let meeting = MeetingKey(join.meeting_id);
+                let source = self.router.add_participant(now, meeting, Dest::Udp(from));
                 let conn_id = self.table.admit(now, from, join, pn, key, source);
                 if let Some(ack) = self.table.join_ack(conn_id) {
                     self.send_to_session(conn_id, &ack);
                 }
                 self.counters.joins += 1;
                 self.drain_router();
+                self.members_changed(now, meeting);
                 Ingress::Handled
             }
         }
     }
 
-    fn send_to_session(&mut self, conn_id: u32, body: &Body) {
+    pub(crate) fn send_to_session(&mut self, conn_id: u32, body: &Body) {
         let mut t = Transmit {
             dest: SocketAddr::from(([0, 0, 0, 0], 0)),
             len: 0,
@@ -307,10 +324,12 @@ impl WorkerCore {
         }
     }
 
-    /// Turns the router's control messages into sealed datagrams.
-    fn drain_router(&mut self) {
+    /// Turns the router's control messages into sealed datagrams (or data-channel
+    /// messages and keyframe requests for WebRTC peers).
+    pub(crate) fn drain_router(&mut self) {
         while let Some(out) = self.router.poll_output() {
             let Some(conn_id) = self.table.by_source(out.to).map(|s| s.conn_id) else {
+                self.control_to_peer(out.to, out.msg);
                 continue;
             };
             let body = match out.msg {
@@ -332,6 +351,8 @@ impl WorkerCore {
         if let Some(s) = self.table.remove(conn_id) {
             self.router.remove_participant(now, s.source_id);
             self.counters.closes += 1;
+            self.drain_router();
+            self.members_changed(now, MeetingKey(s.meeting));
         }
         self.drain_router();
     }
@@ -347,7 +368,6 @@ impl WorkerCore {
 
     /// A command of the control plane.
     pub fn on_command(&mut self, now: Instant, wall_ms: u64, command: Command) {
-        let _ = wall_ms;
         match command {
             Command::Refuse {
                 meeting,
@@ -360,7 +380,13 @@ impl WorkerCore {
                 self.table
                     .refuse(meeting, device, expiring_by, refuse, &mut self.scratch);
                 self.close_scratch(now, reason);
+                self.refuse_peers(now, meeting, device, expiring_by, reason);
             }
+            Command::WebrtcOffer(offer) => self.on_webrtc_offer(now, wall_ms, offer),
+            Command::WebrtcClose {
+                meeting,
+                session_id,
+            } => self.close_peer_session(now, meeting, session_id),
         }
     }
 
@@ -376,14 +402,19 @@ impl WorkerCore {
             self.router.handle_timeout(now);
             self.drain_router();
         }
+        self.rtc_timeout(now);
     }
 
     /// When [`Self::handle_timeout`] next has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.next_scan, self.router.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.next_scan,
+            self.router.poll_timeout(),
+            self.rtc.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The relay is stopping: `CLOSED(5)` to every session.
@@ -391,7 +422,17 @@ impl WorkerCore {
         self.scratch.clear();
         self.table.all(&mut self.scratch);
         self.close_scratch(now, CloseReason::ShuttingDown);
+        self.close_all_peers(now, CloseReason::ShuttingDown);
     }
+}
+
+/// Splits the router's destinations: native addresses into `udp`.
+fn split_dests(all: &[Dest], udp: &mut Vec<SocketAddr>) {
+    udp.clear();
+    udp.extend(all.iter().filter_map(|d| match d {
+        Dest::Udp(a) => Some(*a),
+        Dest::Rtc(_) => None,
+    }));
 }
 
 const _: () = assert!(
@@ -418,6 +459,7 @@ mod tests {
                     max_sessions: 100,
                 },
                 router: RouterConfig::default(),
+                rtc_candidates: Vec::new(),
             },
             None,
         )

@@ -40,6 +40,7 @@ pub struct Ticket {
 
 struct WorkerHandle {
     address: String,
+    rtc_local: Option<SocketAddr>,
     local: SocketAddr,
     commands: Mutex<Sender<Command>>,
 }
@@ -101,13 +102,38 @@ impl MediaPlane {
             }
             sockets.push(bind(addr)?);
         }
+        let mut rtc_sockets = Vec::with_capacity(n);
+        if config.webrtc {
+            let _ = str0m::crypto::from_feature_flags().install_process_default();
+            for i in 0..n {
+                let mut addr = config.webrtc_bind();
+                if addr.port() != 0 {
+                    addr.set_port(addr.port() + i as u16);
+                }
+                let s =
+                    UdpSocket::bind(addr).map_err(|e| format!("media.webrtc_bind {addr}: {e}"))?;
+                rtc_sockets.push(Some(s));
+            }
+        } else {
+            rtc_sockets.resize_with(n, || None);
+        }
         let gso = config.gso && sockets.first().is_some_and(gso_supported);
         if config.gso && !gso {
             tracing::warn!("media.gso is on but this kernel has no UDP GSO; sending without it");
         }
         let mut workers = Vec::with_capacity(n);
         let mut threads = Vec::with_capacity(n);
-        for (i, socket) in sockets.into_iter().enumerate() {
+        for (i, (socket, rtc_socket)) in sockets.into_iter().zip(rtc_sockets).enumerate() {
+            let rtc_local = match &rtc_socket {
+                Some(s) => Some(s.local_addr().map_err(|e| format!("WebRTC socket: {e}"))?),
+                None => None,
+            };
+            let rtc_candidates: Vec<SocketAddr> = rtc_local
+                .map(|l| {
+                    let ip = config.webrtc_ip.unwrap_or(l.ip());
+                    vec![SocketAddr::new(ip, l.port())]
+                })
+                .unwrap_or_default();
             let local = socket
                 .local_addr()
                 .map_err(|e| format!("media socket: {e}"))?;
@@ -127,6 +153,7 @@ impl MediaPlane {
                         max_sessions: config.max_sessions_per_worker,
                     },
                     router: router.clone(),
+                    rtc_candidates,
                 },
                 Some(pins.clone()),
             );
@@ -141,6 +168,7 @@ impl MediaPlane {
                     sendmmsg: config.sendmmsg,
                     gso,
                 },
+                rtc_socket,
             };
             let thread = std::thread::Builder::new()
                 .name(format!("media-worker-{i}"))
@@ -149,6 +177,7 @@ impl MediaPlane {
             threads.push(thread);
             workers.push(WorkerHandle {
                 address,
+                rtc_local,
                 local,
                 commands: Mutex::new(tx),
             });
@@ -162,6 +191,59 @@ impl MediaPlane {
             ticket_secret,
             gso,
         })
+    }
+
+    /// The workers' WebRTC sockets (none when WebRTC is off).
+    pub fn rtc_addrs(&self) -> Vec<SocketAddr> {
+        self.workers.iter().filter_map(|w| w.rtc_local).collect()
+    }
+
+    /// Is WebRTC served?
+    pub fn webrtc(&self) -> bool {
+        self.workers.iter().any(|w| w.rtc_local.is_some())
+    }
+
+    /// The relay's ticket secret (to check `Ticket` credentials, §13.2).
+    pub fn ticket_secret(&self) -> &[u8; 32] {
+        &self.ticket_secret
+    }
+
+    /// Hands a browser's offer to the worker its ticket names and waits (blocking, at most
+    /// 5 s) for the answer.
+    pub fn webrtc_offer(
+        &self,
+        join: Join,
+        offer: str0m::change::SdpOffer,
+    ) -> Result<String, crate::media::webrtc::OfferRefused> {
+        use crate::media::webrtc::{OfferCommand, OfferRefused};
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let worker = usize::from(join.worker);
+        if worker >= self.workers.len() {
+            return Err(OfferRefused::Rejected(
+                conclave_wire::media::RejectReason::WrongWorker,
+            ));
+        }
+        self.send(
+            worker,
+            Command::WebrtcOffer(OfferCommand {
+                join,
+                offer,
+                reply: tx,
+            }),
+        );
+        rx.recv_timeout(Duration::from_secs(5))
+            .unwrap_or(Err(OfferRefused::Unavailable))
+    }
+
+    /// Ends a browser's session (`DELETE` of its WHIP resource).
+    pub fn webrtc_close(&self, worker: u8, meeting: MeetingBytes, session_id: [u8; 16]) {
+        self.send(
+            usize::from(worker),
+            Command::WebrtcClose {
+                meeting,
+                session_id,
+            },
+        );
     }
 
     /// The workers' bound addresses.
@@ -231,7 +313,7 @@ impl MediaPlane {
         reason: CloseReason,
         expiring_by: u64,
     ) {
-        let command = Command::Refuse {
+        let command = || Command::Refuse {
             meeting,
             device,
             expiring_by,
@@ -240,8 +322,8 @@ impl MediaPlane {
         // Tickets from before a restart may name any worker: tell all of them when the
         // meeting is not pinned.
         match self.pins.get(&meeting) {
-            Some(w) => self.send(usize::from(w), command),
-            None => (0..self.workers.len()).for_each(|w| self.send(w, command)),
+            Some(w) => self.send(usize::from(w), command()),
+            None => (0..self.workers.len()).for_each(|w| self.send(w, command())),
         }
         if reason == CloseReason::MeetingEnded {
             self.pins.release(&meeting, None);

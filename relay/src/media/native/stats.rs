@@ -24,10 +24,22 @@ pub enum Drop {
     Routing,
     /// The socket refused to send it.
     SendError,
+    /// A native frame that is not a codec frame, not forwarded to browsers (they could
+    /// not decode it).
+    NotCodec,
+    /// A datagram on the WebRTC socket that no peer accepts (unknown ICE peer, garbage).
+    RtcUnknownPeer,
+    /// A data-channel message or SDP answer from a browser that was not understood.
+    RtcBadMessage,
+    /// A browser's keyframe request beyond its rate limit.
+    KeyframeFlood,
+    /// A browser frame that cannot be forwarded (too large to fragment, refused by the
+    /// router).
+    RtcFrame,
 }
 
 impl Drop {
-    pub const ALL: [Drop; 9] = [
+    pub const ALL: [Drop; 14] = [
         Drop::Oversized,
         Drop::Malformed,
         Drop::UnknownConn,
@@ -37,6 +49,11 @@ impl Drop {
         Drop::WrongWorker,
         Drop::Routing,
         Drop::SendError,
+        Drop::NotCodec,
+        Drop::RtcUnknownPeer,
+        Drop::RtcBadMessage,
+        Drop::KeyframeFlood,
+        Drop::RtcFrame,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +67,11 @@ impl Drop {
             Drop::WrongWorker => "wrong_worker",
             Drop::Routing => "routing",
             Drop::SendError => "send_error",
+            Drop::NotCodec => "not_codec",
+            Drop::RtcUnknownPeer => "webrtc_unknown_peer",
+            Drop::RtcBadMessage => "webrtc_bad_message",
+            Drop::KeyframeFlood => "keyframe_flood",
+            Drop::RtcFrame => "webrtc_frame",
         }
     }
 

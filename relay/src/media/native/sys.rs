@@ -320,3 +320,29 @@ pub fn gso_supported(socket: &UdpSocket) -> bool {
     };
     r == 0
 }
+
+/// Waits until `a` or `b` has a datagram to read, at most `wait`; says which.
+pub fn poll_readable(a: &UdpSocket, b: &UdpSocket, wait: std::time::Duration) -> (bool, bool) {
+    use std::os::fd::AsRawFd;
+    let mut fds = [
+        libc::pollfd {
+            fd: a.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: b.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    let ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX).max(1);
+    // SAFETY: `fds` is a valid array of two initialised pollfd structs that outlives the
+    // call, and its length is passed as nfds; poll only writes their `revents`.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if n <= 0 {
+        return (false, false);
+    }
+    let ready = |f: &libc::pollfd| f.revents & (libc::POLLIN | libc::POLLERR) != 0;
+    (ready(&fds[0]), ready(&fds[1]))
+}

@@ -175,37 +175,51 @@ impl SessionTable {
             s.addr = from;
             return JoinCheck::Again { conn_id, moved };
         }
+        match self.refusal(join, 0) {
+            Some(reason) => JoinCheck::Reject { key, reason },
+            None => JoinCheck::Admit { key },
+        }
+    }
+
+    /// Why a valid ticket of a new session is refused, if it is: the control plane
+    /// refused it, its session already closed, the worker is full (counting `others`
+    /// sessions of other transports), or the meeting is served by another worker.
+    pub fn refusal(&self, join: &Join, others: usize) -> Option<RejectReason> {
         if let Some(r) = self.refusals.iter().find(|r| {
             r.meeting == join.meeting_id
                 && r.device.is_none_or(|d| d == join.device_id)
                 && join.expires_ms <= r.expiring_by
         }) {
-            return JoinCheck::Reject {
-                key,
-                reason: r.reason,
-            };
+            return Some(r.reason);
         }
-        if self.closed.contains_key(&join.session_id) {
-            return JoinCheck::Reject {
-                key,
-                reason: RejectReason::SessionClosed,
-            };
+        if self.closed.contains_key(&join.session_id)
+            || self.by_session_id.contains_key(&join.session_id)
+        {
+            return Some(RejectReason::SessionClosed);
         }
-        if self.sessions.len() >= self.cfg.max_sessions {
-            return JoinCheck::Reject {
-                key,
-                reason: RejectReason::RelayFull,
-            };
+        if self.sessions.len() + others >= self.cfg.max_sessions {
+            return Some(RejectReason::RelayFull);
         }
         if let Some(pins) = &self.pins
             && pins.claim(&join.meeting_id, self.cfg.worker) != self.cfg.worker
         {
-            return JoinCheck::Reject {
-                key,
-                reason: RejectReason::WrongWorker,
-            };
+            return Some(RejectReason::WrongWorker);
         }
-        JoinCheck::Admit { key }
+        None
+    }
+
+    /// Remembers a session of another transport as closed (it cannot join again).
+    pub fn record_closed(&mut self, session_id: [u8; 16], expires_ms: u64) {
+        self.closed.insert(session_id, expires_ms);
+    }
+
+    /// Tells the pins that a meeting of another transport left this worker.
+    pub fn release_pin(&self, meeting: &MeetingBytes) {
+        if !self.meetings.contains_key(meeting)
+            && let Some(p) = &self.pins
+        {
+            p.release(meeting, Some(self.cfg.worker));
+        }
     }
 
     /// Creates the session of an admitted `JOIN`; returns its connection id.

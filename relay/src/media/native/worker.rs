@@ -32,7 +32,12 @@ pub struct Worker {
     pub stop: Arc<AtomicBool>,
     pub stats: Arc<MediaStats>,
     pub egress: EgressConfig,
+    /// The WebRTC socket (docs/PROTOCOL.md §13), when WebRTC is on.
+    pub rtc_socket: Option<UdpSocket>,
 }
+
+/// Datagrams read from the WebRTC socket per turn.
+const RTC_BATCH: usize = 64;
 
 impl Worker {
     /// Runs until `stop` is set, then closes every session (`CLOSED(5)`).
@@ -41,7 +46,14 @@ impl Worker {
             tracing::error!(worker = self.index, error = %e, "media worker: socket timeout");
             return;
         }
+        if let Some(s) = &self.rtc_socket
+            && let Err(e) = s.set_nonblocking(true)
+        {
+            tracing::error!(worker = self.index, error = %e, "media worker: WebRTC socket");
+            return;
+        }
         let mut recv = RecvBatch::new(RECV_BATCH);
+        let mut rtc_buf = vec![0u8; 2048];
         let mut egress = Egress::new(self.egress, RECV_BATCH * 2, SEND_BATCH);
         let mut published = Counters::default();
         loop {
@@ -57,9 +69,26 @@ impl Worker {
             self.core.handle_timeout(now, wall);
             self.queue_control(&mut egress);
             if !stopping {
-                self.receive(&mut recv, &mut egress);
+                match self.rtc_socket.is_some() {
+                    false => self.receive(&mut recv, &mut egress),
+                    true => {
+                        let wait = self
+                            .core
+                            .poll_timeout()
+                            .map_or(TURN, |t| t.saturating_duration_since(now).min(TURN));
+                        let (native, rtc) = self.wait_readable(wait);
+                        if native {
+                            self.receive(&mut recv, &mut egress);
+                        }
+                        if rtc {
+                            self.receive_rtc(&mut rtc_buf);
+                        }
+                        self.queue_control(&mut egress);
+                    }
+                }
             }
             self.flush(&mut egress);
+            self.send_rtc();
             self.stats.publish(
                 usize::from(self.index),
                 &mut published,
@@ -102,6 +131,57 @@ impl Worker {
                 }
             }
             self.queue_control(egress);
+        }
+    }
+
+    /// Which of the two sockets has a datagram, waiting at most `wait`.
+    fn wait_readable(&self, wait: Duration) -> (bool, bool) {
+        let Some(rtc) = &self.rtc_socket else {
+            return (true, false);
+        };
+        super::sys::poll_readable(&self.socket, rtc, wait)
+    }
+
+    /// Reads a batch from the WebRTC socket (non-blocking) into the core.
+    fn receive_rtc(&mut self, buf: &mut [u8]) {
+        let Some(socket) = &self.rtc_socket else {
+            return;
+        };
+        let Ok(local) = socket.local_addr() else {
+            return;
+        };
+        for _ in 0..RTC_BATCH {
+            match socket.recv_from(buf) {
+                Ok((n, from)) => {
+                    let now = Instant::now();
+                    self.core
+                        .on_rtc_datagram(now, from, local, buf.get(..n).unwrap_or_default());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::warn!(worker = self.index, error = %e, "media worker: WebRTC receive failed");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Sends what the WebRTC peers and the bridge queued.
+    fn send_rtc(&mut self) {
+        if let Some(socket) = &self.rtc_socket {
+            while let Some((dest, data)) = self.core.poll_rtc_transmit() {
+                match socket.send_to(&data, dest) {
+                    Ok(n) => self.core.count_sent(1, n as u64),
+                    Err(_) => self.core.count_send_errors(1),
+                }
+            }
+        }
+        while let Some((dest, data)) = self.core.poll_bridged() {
+            match self.socket.send_to(&data, dest) {
+                Ok(n) => self.core.count_sent(1, n as u64),
+                Err(_) => self.core.count_send_errors(1),
+            }
         }
     }
 
