@@ -205,12 +205,14 @@ export class Room extends EventTarget {
     this.lastStats = stats;
     for (const tile of this.tiles.values()) {
       let index = null;
+      let claimed = null;
       let decrypted = 0;
       let failed = 0;
       for (const mid of tile.mids ?? []) {
         const m = stats.mids?.[mid];
         if (!m) continue;
         if (m.sender_index != null) index = m.sender_index;
+        if (m.claimed_index != null) claimed = m.claimed_index;
         decrypted += m.decrypted;
         failed += Object.values(m.failures).reduce((a, b) => a + b, 0);
       }
@@ -221,6 +223,9 @@ export class Room extends EventTarget {
           tile.el.dataset.deviceId = r.device_id;
         }
         tile.el.dataset.senderIndex = String(index);
+      } else if (failed > 0) {
+        // Nothing of this source opens: its frames' clear KID is unauthenticated, so say so.
+        tile.label.textContent = `cannot decrypt${claimed != null ? ` (claims #${claimed})` : ''}`;
       }
       tile.el.dataset.decrypted = String(decrypted);
       tile.el.dataset.failures = String(failed);

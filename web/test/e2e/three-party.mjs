@@ -39,7 +39,9 @@ const FLAGS = [
   '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required',
 ];
 
-const RELAY_CONFIG = `[limits]
+const RELAY_CONFIG = `web_root = ${JSON.stringify(WEB)}
+
+[limits]
 bundle_burst = 1000000
 bundle_per_second = 1000000.0
 
@@ -269,6 +271,15 @@ async function main() {
     }
     const e = s2.e2ee.senders[eve.index];
     check(e && e.decrypted === 0, `${p.name} decrypts nothing of eve's (${e ? Object.entries(e.failures).map(([k, v]) => `${k} ${v}`).join(', ') : 'no frames'})`);
+  }
+
+  for (const p of browsers) {
+    const s = await pageStats(p);
+    const parts = Object.entries(s.e2ee.senders).map(([i, c]) => {
+      const f = Object.entries(c.failures).map(([k, v]) => `${k} ${v}`).join(' ');
+      return `#${i}: opened ${c.decrypted}${f ? `, dropped ${f}` : ''}`;
+    });
+    log(`${p.name} (#${p.index}) frames by sender: ${parts.join('; ')}`);
   }
 
   // --- eve: packets arrive, nothing opens, nothing is decoded ---
