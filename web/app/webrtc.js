@@ -193,7 +193,7 @@ export class MediaSession extends EventTarget {
 
   /**
    * Inbound RTP statistics per mid.
-   * @returns {Promise<object[]>} [{mid, kind, source_id, packetsReceived, framesDecoded, totalSamplesReceived, audioLevel, bytesReceived}]
+   * @returns {Promise<object[]>} [{mid, kind, source_id, packetsReceived, framesDecoded, totalSamplesReceived, audioLevel, totalAudioEnergy, bytesReceived}]
    */
   async inboundStats() {
     if (!this.pc) return [];
@@ -212,6 +212,7 @@ export class MediaSession extends EventTarget {
         framesReceived: s.framesReceived ?? 0,
         totalSamplesReceived: s.totalSamplesReceived ?? 0,
         audioLevel: s.audioLevel ?? 0,
+        totalAudioEnergy: s.totalAudioEnergy ?? 0,
       });
     });
     return out;

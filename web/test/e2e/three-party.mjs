@@ -159,6 +159,7 @@ function inboundOf(stats, index) {
   return {
     framesDecoded: v.reduce((x, s) => x + s.framesDecoded, 0),
     samples: a.reduce((x, s) => x + s.totalSamplesReceived, 0),
+    energy: a.reduce((x, s) => x + s.totalAudioEnergy, 0),
     packets: rows.reduce((x, s) => x + s.packetsReceived, 0),
   };
 }
@@ -319,6 +320,19 @@ async function main() {
   await sleep(1500);
   const cs2 = inboundOf(await pageStats(carol), alice.index);
   check(cs2.framesDecoded > cs1.framesDecoded, `carol still decodes alice's video after the rekey (${cs1.framesDecoded} → ${cs2.framesDecoded})`);
+
+  // --- alice mutes: carol hears silence from her (energy stops growing) ---
+  const e0 = inboundOf(await pageStats(carol), alice.index).energy;
+  await sleep(2000);
+  const e1 = inboundOf(await pageStats(carol), alice.index).energy;
+  await alice.page.click('#mute');
+  await sleep(1000);
+  const e2 = inboundOf(await pageStats(carol), alice.index).energy;
+  await sleep(2000);
+  const e3 = inboundOf(await pageStats(carol), alice.index).energy;
+  check(e1 > e0 && e3 - e2 < (e1 - e0) / 20, `alice's mute silences her audio at carol's (energy +${(e1 - e0).toFixed(4)} before, +${(e3 - e2).toFixed(6)} muted)`);
+  const outbound = await alice.page.evaluate(async () => (await window.conclave.stats()).outbound);
+  log(`alice sends: ${outbound.map((o) => `${o.kind}${o.rid ? ` ${o.rid}` : ''} ${o.framesEncoded || o.packetsSent}`).join(', ')}`);
 
   // --- dave's own counters ---
   const final = await waitFor('dave\'s media_final', () => jsonLines(dave.out).find((e) => e.event === 'media_final'), (DAVE_SECONDS + 15) * 1000);
