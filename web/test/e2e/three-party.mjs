@@ -3,9 +3,11 @@
 // frames from fixture files) and a browser with a wrong meeting key (eve, test hook
 // `?test_wrong_key=1`). Alice calls the others from the page; they accept.
 //
-// Asserts: every browser decodes every other browser's and dave's video and audio; dave
-// decrypts alice's, bob's and carol's frames; eve receives packets, decodes no frame and
-// counts decrypt failures. Saves a screenshot of alice's page and prints its path.
+// Asserts: every browser decodes every other browser's and dave's video and audio (carol
+// through the createEncodedStreams() fallback); eve receives packets, decodes no frame and
+// counts decrypt failures; when bob leaves, alice rekeys and carol and dave follow; alice's
+// mute silences her at carol's; alice leaving ends the meeting; dave decrypted alice's,
+// bob's and carol's frames. Saves a screenshot of alice's page and prints its path.
 //
 // Environment: CONCLAVE_BIN_DIR (default: ${CARGO_TARGET_DIR:-target}/debug of the
 // workspace), CHROMIUM (default /usr/bin/chromium), CONCLAVE_E2E_OUT (default:
@@ -205,7 +207,9 @@ async function main() {
   cleanups.push(() => browser.close());
   const alice = await registerPage(browser, base, 'alice');
   const bob = await registerPage(browser, base, 'bob');
-  const carol = await registerPage(browser, base, 'carol');
+  // Carol's page uses the createEncodedStreams() fallback (test hook), the others
+  // RTCRtpScriptTransform.
+  const carol = await registerPage(browser, base, 'carol', '?test_transform=legacy');
   const eve = await registerPage(browser, base, 'eve', '?test_wrong_key=1');
 
   // --- alice calls ---
@@ -238,6 +242,9 @@ async function main() {
     await p.page.waitForFunction(() => window.conclave.phase() === 'in-meeting', null, { timeout: 30_000 });
   }
   log('every page is connected');
+
+  const modes = await Promise.all([alice, bob, carol, eve].map(async (p) => `${p.name} ${(await pageStats(p)).transform}`));
+  check(modes.join(', ') === 'alice script, bob script, carol legacy, eve script', `encoded transforms: ${modes.join(', ')}`);
 
   // Sender indexes from alice's roster (alice 0, then bob, carol, dave, eve as called).
   const roster = (await pageStats(alice)).roster;
@@ -333,6 +340,13 @@ async function main() {
   check(e1 > e0 && e3 - e2 < (e1 - e0) / 20, `alice's mute silences her audio at carol's (energy +${(e1 - e0).toFixed(4)} before, +${(e3 - e2).toFixed(6)} muted)`);
   const outbound = await alice.page.evaluate(async () => (await window.conclave.stats()).outbound);
   log(`alice sends: ${outbound.map((o) => `${o.kind}${o.rid ? ` ${o.rid}` : ''} ${o.framesEncoded || o.packetsSent}`).join(', ')}`);
+
+  // --- alice (the initiator) leaves: that ends the meeting for everyone ---
+  await alice.page.click('#leave');
+  for (const p of [alice, carol, eve]) {
+    await p.page.waitForFunction(() => window.conclave.phase() === 'ready', null, { timeout: 15_000 });
+  }
+  check(true, 'alice left, which ended the meeting: every page is back home');
 
   // --- dave's own counters ---
   const final = await waitFor('dave\'s media_final', () => jsonLines(dave.out).find((e) => e.event === 'media_final'), (DAVE_SECONDS + 15) * 1000);
