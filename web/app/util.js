@@ -1,8 +1,9 @@
-// Small helpers of the app: encodings (from the protocol's bytes module) and HMAC.
+// Small helpers of the app: encodings and hashes (from the protocol module), the roster code.
 
 import { b64encode, b64decode, toHex, fromHex, concat, utf8 } from '../src/crypto/bytes.js';
+import { sha256, hmacSha256 } from '../src/crypto/primitives.js';
 
-export { concat, utf8, fromHex };
+export { concat, utf8, fromHex, sha256, hmacSha256 };
 
 /** @param {Uint8Array} bytes @returns {string} lowercase hex */
 export const hex = toHex;
@@ -12,29 +13,11 @@ export const b64 = b64encode;
 export const fromB64 = b64decode;
 
 /**
- * HMAC-SHA256.
- * @param {Uint8Array} key
- * @param {Uint8Array} msg
- * @returns {Promise<Uint8Array>}
- */
-export async function hmacSha256(key, msg) {
-  const k = await crypto.subtle.importKey('raw', key, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-  return new Uint8Array(await crypto.subtle.sign('HMAC', k, msg));
-}
-
-/**
- * SHA-256.
- * @param {Uint8Array} data
- * @returns {Promise<Uint8Array>}
- */
-export async function sha256(data) {
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', data));
-}
-
-/**
- * The roster verification code: SHA-256 over the sorted, distinct user keys of the roster,
- * shown as three groups of four decimal digits. Everyone in the meeting with the same
- * roster sees the same code; comparing it out of band detects a roster that differs.
+ * The roster verification code: `d = SHA-256("conclave-v1 roster-code" ‖ k1 ‖ k2 ‖ …)` over
+ * the roster's distinct user keys (65-byte SEC1) in ascending byte order; the first 8 bytes
+ * of `d` as a big-endian integer modulo 10^12, as three groups of four decimal digits.
+ * Everyone in the meeting with the same roster sees the same code; comparing it out of band
+ * detects a roster that differs.
  * @param {Uint8Array[]} userKeys the roster's user keys (65-byte SEC1)
  * @returns {Promise<string>}
  */
