@@ -104,7 +104,8 @@ impl MediaPlane {
         }
         let mut rtc_sockets = Vec::with_capacity(n);
         if config.webrtc {
-            let _ = str0m::crypto::from_feature_flags().install_process_default();
+            // Idempotent: a second install (another plane in the process) is ignored.
+            str0m::crypto::from_feature_flags().install_process_default();
             for i in 0..n {
                 let mut addr = config.webrtc_bind();
                 if addr.port() != 0 {
