@@ -15,6 +15,11 @@ import { b64decode, fromHex } from '../src/crypto/bytes.js';
 export const GRACE_MS = 5000;
 /** Switch delay of a rekey without a switch time (§12.3). */
 export const FIXED_OVERLAP_MS = 250;
+/**
+ * Bounds on frames held, still sealed, for the keys of a newer epoch (§12.3): how long,
+ * how many per claimed sender, in all, their bytes, and how far ahead of our newest epoch.
+ */
+export const HOLD = { ms: 1000, perSender: 128, frames: 2048, bytes: 8 << 20, epochsAhead: 2 };
 
 /**
  * The base keys of every roster entry of an epoch (§5.4).
@@ -46,6 +51,9 @@ export class FrameCrypto {
     this.epochKids = new Map(); // epoch -> kids installed for receiving
     this.counters = { sent: { audio: 0, video: 0 }, send_dropped: {}, mids: {}, senders: {} };
     this.installing = Promise.resolve();
+    this.ownIndex = null;
+    this.held = []; // frames waiting for a newer epoch's keys, in arrival order
+    this.heldBytes = 0;
   }
 
   /**
@@ -73,6 +81,8 @@ export class FrameCrypto {
     this.epochKids.set(epoch, kids);
     const first = this.latestEpoch < 0;
     this.latestEpoch = epoch;
+    this.ownIndex = own ? own.index : null;
+    await this.releaseHeld();
     if (!own) {
       // Not in this epoch's roster: removed. Stop sending.
       this.switchSending(null, null);
@@ -126,11 +136,14 @@ export class FrameCrypto {
   }
 
   /**
-   * Opens an incoming frame; null (counted by error code) when it does not open.
+   * Opens an incoming frame: the original codec frame, or null when it must be dropped
+   * (counted by error code), or `{held}` for a frame of a newer epoch whose keys have not
+   * arrived yet: a promise of what it opens to once they do, or of null when its time runs
+   * out (§12.3).
    * @param {'audio'|'video'} kind
    * @param {string} mid the receiving m-line
    * @param {Uint8Array} frame
-   * @returns {Promise<Uint8Array|null>}
+   * @returns {Promise<Uint8Array|null|{held: Promise<Uint8Array|null>}>}
    */
   async open(kind, mid, frame) {
     const m = this.midCounters(mid, kind);
@@ -143,13 +156,62 @@ export class FrameCrypto {
       return o.data;
     } catch (e) {
       const code = e?.code ?? 'error';
-      bump(m.failures, code);
-      const claimed = claimedSender(kind, frame);
-      if (claimed != null) {
-        if (m.sender_index == null) m.claimed_index = claimed;
-        bump(this.senderCounters(claimed).failures, code);
+      const claim = claimedKid(kind, frame);
+      if (code === 'UnknownKid' && claim && this.latestEpoch >= 0 && claim.epoch > this.latestEpoch
+          && claim.epoch <= this.latestEpoch + HOLD.epochsAhead && claim.index !== this.ownIndex) {
+        const held = this.hold(kind, mid, frame, claim);
+        if (held) return { held };
+        this.fail(m, 'key_pending_full', claim);
+        return null;
       }
+      this.fail(m, code, claim);
       return null;
+    }
+  }
+
+  fail(m, code, claim) {
+    bump(m.failures, code);
+    if (claim) {
+      if (m.sender_index == null) m.claimed_index = claim.index;
+      bump(this.senderCounters(claim.index).failures, code);
+    }
+  }
+
+  /** Holds a frame for a newer epoch; null when a bound is reached (the newest is dropped). */
+  hold(kind, mid, frame, claim) {
+    const perSender = this.held.reduce((n, h) => n + (h.index === claim.index ? 1 : 0), 0);
+    if (perSender >= HOLD.perSender || this.held.length >= HOLD.frames || this.heldBytes + frame.length > HOLD.bytes) {
+      return null;
+    }
+    return new Promise((resolve) => {
+      const h = { kind, mid, frame, index: claim.index, epoch: claim.epoch, resolve, timer: null };
+      h.timer = setTimeout(() => {
+        if (!this.unhold(h)) return;
+        this.fail(this.midCounters(mid, kind), 'key_pending_expired', claim);
+        resolve(null);
+      }, HOLD.ms);
+      this.held.push(h);
+      this.heldBytes += frame.length;
+    });
+  }
+
+  unhold(h) {
+    const i = this.held.indexOf(h);
+    if (i < 0) return false;
+    this.held.splice(i, 1);
+    this.heldBytes -= h.frame.length;
+    clearTimeout(h.timer);
+    return true;
+  }
+
+  /** Opens, in arrival order, the held frames whose keys are now installed. */
+  async releaseHeld() {
+    const ready = this.held.filter((h) => this.receiver.hasKey(kidOf(h.epoch, h.index)));
+    for (const h of ready) this.unhold(h);
+    const opened = ready.map((h) => this.open(h.kind, h.mid, h.frame));
+    for (let i = 0; i < ready.length; i += 1) {
+      const r = await opened[i];
+      ready[i].resolve(r instanceof Uint8Array ? r : null);
     }
   }
 
@@ -178,12 +240,12 @@ export class FrameCrypto {
   }
 }
 
-/** The sender index a frame's clear KID claims (unauthenticated; for counting only). */
-function claimedSender(kind, frame) {
+/** The epoch and sender index a frame's clear KID claims (unauthenticated), or null. */
+function claimedKid(kind, frame) {
   try {
     if (frame.length === 0) return null;
     const h = parseHeader(frame.subarray(clearLen(kind, frame[0])));
-    return Number(h.kid & 0xffffn);
+    return { epoch: Number(h.kid >> 16n), index: Number(h.kid & 0xffffn) };
   } catch {
     return null;
   }
@@ -202,9 +264,23 @@ export function frameTransform(fc, options) {
     async transform(frame, controller) {
       const data = new Uint8Array(frame.data);
       const out = side === 'send' ? await fc.seal(kind, data) : await fc.open(kind, options.mid ?? '?', data);
-      if (!out) return;
-      frame.data = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out.buffer : out.slice().buffer;
-      controller.enqueue(frame);
+      const pass = (bytes) => {
+        if (!bytes) return;
+        frame.data = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
+        controller.enqueue(frame);
+      };
+      if (out && out.held) {
+        // Held for a newer epoch's keys: passed on later, without stalling the stream.
+        out.held.then((bytes) => {
+          try {
+            pass(bytes);
+          } catch {
+            // the stream ended meanwhile
+          }
+        });
+        return;
+      }
+      pass(out);
     },
   });
 }
