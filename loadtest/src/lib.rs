@@ -16,3 +16,4 @@ pub mod scenario;
 pub mod scrape;
 pub mod slo;
 pub mod stats;
+pub mod webrtc;

@@ -1,0 +1,723 @@
+//! WebRTC participants (docs/PROTOCOL.md §13) on str0m: what a browser does, without a
+//! browser. A participant joins with the SDK's join ticket, posts its SDP offer with the
+//! `Ticket` credential, completes ICE (as the controlling, full agent) and DTLS-SRTP with
+//! the ICE-lite relay, answers the relay's renegotiation offers on the `conclave` data
+//! channel, sends VP8- and Opus-shaped codec frames (§13.1) sealed with the meeting keys,
+//! and opens and counts every frame it receives, per sender.
+//!
+//! The same synthetic frames ([`SyntheticMedia`]) feed a native publisher
+//! ([`native_source`]), so that both transports carry identical frames in a comparison.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use conclave_client::api::Session;
+use conclave_client::media::codec_file::Vp8Frames;
+use conclave_client::media::{CodecFileSource, Source};
+use conclave_client::meeting::{EpochKeys, MeetingCrypto};
+use conclave_client::sframe::CipherSuite;
+use conclave_client::sframe::codec::{open_codec_frame, seal_codec_frame};
+use hmac::{KeyInit, Mac};
+use serde::Serialize;
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::channel::ChannelId;
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+/// The label of the offer proof (§13.2).
+const OFFER_LABEL: &[u8] = b"conclave-v1 webrtc-offer";
+/// Video frames per second and the key frame period, in frames.
+pub const VIDEO_FPS: u32 = 30;
+pub const KEYFRAME_EVERY: usize = 30;
+/// Opus frames per second (20 ms).
+pub const AUDIO_FPS: u32 = 50;
+/// The longest a participant waits for ICE and DTLS.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Installs str0m's crypto backend once per process (a second call is harmless).
+pub fn install_crypto() {
+    let _ = str0m::crypto::from_feature_flags().install_process_default();
+}
+
+/// A small deterministic generator (xorshift64*): frames need bytes, not randomness.
+#[derive(Debug, Clone)]
+struct Prng(u64);
+
+impl Prng {
+    fn new(seed: u64) -> Self {
+        Prng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn fill(&mut self, out: &mut [u8]) {
+        for chunk in out.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+
+    /// Uniform in `lo..=hi`.
+    fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next() % (hi.saturating_sub(lo) as u64 + 1)) as usize
+    }
+}
+
+/// VP8- and Opus-shaped frames: one second of video (a key frame first, then deltas) and
+/// one second of audio, played in a loop.
+#[derive(Debug, Clone)]
+pub struct SyntheticMedia {
+    pub video: Vec<Vec<u8>>,
+    pub audio: Vec<Vec<u8>>,
+}
+
+impl SyntheticMedia {
+    /// Video at `video_kbps` (a key frame is 6 mean delta frames, as the native synthetic
+    /// source makes them), Opus-sized audio (a TOC byte and ~80 bytes).
+    pub fn new(seed: u64, video_kbps: u32) -> Self {
+        let mut rng = Prng::new(seed);
+        // Mean frame size such that a second (1 key + 29 deltas) has the bitrate.
+        let per_second = video_kbps as usize * 1000 / 8;
+        let delta_mean = (per_second / (KEYFRAME_EVERY + 5)).max(16);
+        let video = (0..KEYFRAME_EVERY)
+            .map(|i| {
+                if i == 0 {
+                    let mut f = vec![0u8; (delta_mean * 6).max(16)];
+                    rng.fill(&mut f);
+                    // Frame tag with bit 0 clear (key frame), start code, 640×360.
+                    f[0] &= !1;
+                    f[3..10].copy_from_slice(&[0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01]);
+                    f
+                } else {
+                    let n = rng.range(delta_mean * 4 / 5, delta_mean * 6 / 5).max(8);
+                    let mut f = vec![0u8; n];
+                    rng.fill(&mut f);
+                    f[0] |= 1;
+                    f
+                }
+            })
+            .collect();
+        let audio = (0..AUDIO_FPS)
+            .map(|_| {
+                let mut f = vec![0u8; 1 + rng.range(72, 88)];
+                rng.fill(&mut f);
+                // TOC: config 15 (hybrid, fullband, 20 ms), mono, one frame.
+                f[0] = 0x78;
+                f
+            })
+            .collect();
+        SyntheticMedia { video, audio }
+    }
+}
+
+/// A native SDK source sending `media`'s frames as codec frames at the same rates.
+pub fn native_source(media: &SyntheticMedia, video: bool) -> Source {
+    let v = video.then(|| Vp8Frames {
+        frames: media.video.clone(),
+        interval: Duration::from_secs(1) / VIDEO_FPS,
+    });
+    Source::Codec(CodecFileSource::new(
+        Instant::now(),
+        v,
+        Some(media.audio.clone()),
+    ))
+}
+
+/// What a WebRTC participant sends.
+#[derive(Debug, Clone)]
+pub struct RtcConfig {
+    /// Send audio and video (otherwise only receive).
+    pub publish: bool,
+    pub media: Arc<SyntheticMedia>,
+}
+
+/// Frames received from one sender (by its relay source id).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SenderStats {
+    /// The SFrame sender index of its frames.
+    pub sender_index: Option<u16>,
+    pub audio_decrypted: u64,
+    pub video_decrypted: u64,
+    pub bytes_decrypted: u64,
+    /// Frames that did not open, by reason.
+    pub failures: BTreeMap<String, u64>,
+}
+
+impl SenderStats {
+    pub fn decrypted(&self) -> u64 {
+        self.audio_decrypted + self.video_decrypted
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.failures.values().sum()
+    }
+}
+
+/// What a participant did and received.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RtcStats {
+    /// Its SFrame sender index in the meeting.
+    pub own_index: u16,
+    /// Its source id (the relay's `welcome`).
+    pub source_id: Option<u32>,
+    /// Milliseconds from the offer to ICE + DTLS up.
+    pub connected_after_ms: Option<u64>,
+    pub audio_sent: u64,
+    pub video_sent: u64,
+    pub send_errors: u64,
+    /// Relay offers answered.
+    pub renegotiations: u64,
+    /// Received frames per sender source id.
+    pub senders: BTreeMap<u32, SenderStats>,
+    /// Frames on an m-line no `tracks` message named.
+    pub unknown_track: u64,
+    /// The relay's `closed` reason, if it closed the session.
+    pub closed: Option<u8>,
+    /// Why the participant stopped early, if it did.
+    pub error: Option<String>,
+}
+
+impl RtcStats {
+    pub fn decrypt_failures(&self) -> u64 {
+        self.senders.values().map(SenderStats::failed).sum()
+    }
+
+    pub fn decrypted(&self) -> u64 {
+        self.senders.values().map(SenderStats::decrypted).sum()
+    }
+}
+
+/// A running WebRTC participant (its own thread).
+#[derive(Debug)]
+pub struct RtcParticipant {
+    stats: Arc<Mutex<RtcStats>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    /// Kept for the meeting's lifetime (its membership).
+    _session: Session,
+}
+
+impl RtcParticipant {
+    /// A snapshot of its counters.
+    pub fn stats(&self) -> RtcStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Leaves (a `leave` on the data channel) and returns the final counters.
+    pub fn stop(mut self) -> RtcStats {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.stats()
+    }
+}
+
+impl Drop for RtcParticipant {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn hex16(s: &str, what: &str) -> Result<[u8; 16], String> {
+    hex::decode(s)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| format!("join ticket: {what} must be 32 hex digits"))
+}
+
+/// The `Authorization` value for `offer` (§13.2).
+pub fn credential(
+    device_id: &[u8; 16],
+    session_id: &[u8; 16],
+    expires_ms: u64,
+    worker: u32,
+    session_key: &[u8],
+    offer: &[u8],
+) -> Result<String, String> {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(session_key)
+        .map_err(|_| "join ticket: bad session key".to_string())?;
+    mac.update(OFFER_LABEL);
+    mac.update(offer);
+    let proof = mac.finalize().into_bytes();
+    Ok(format!(
+        "Ticket {}.{}.{expires_ms}.{worker}.{}",
+        hex::encode(device_id),
+        hex::encode(session_id),
+        hex::encode(proof)
+    ))
+}
+
+/// Joins the meeting of `keys` over WebRTC as `session`'s device (a member of the keys'
+/// roster) at the relay `url`, and starts sending/receiving in a thread.
+pub async fn start(
+    url: &str,
+    session: Session,
+    keys: EpochKeys,
+    config: RtcConfig,
+) -> Result<RtcParticipant, String> {
+    install_crypto();
+    let own = *session.identity().device_id();
+    let provider = session.identity().provider().clone();
+    let meeting = keys.meeting_id().to_hex();
+    let crypto = MeetingCrypto::new(provider, CipherSuite::DEFAULT, keys, &own)
+        .map_err(|e| format!("meeting keys: {e}"))?;
+    let ticket = session
+        .accept(&meeting)
+        .await
+        .map_err(|e| format!("join ticket: {e}"))?;
+    let session_id = hex16(&ticket.session.id, "session id")?;
+    let session_key = zeroize::Zeroizing::new(
+        conclave_wire::b64::decode(&ticket.session.key)
+            .map_err(|_| "join ticket: session key is not base64".to_string())?,
+    );
+
+    let socket = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("UDP socket: {e}"))?;
+    let local = socket
+        .local_addr()
+        .map_err(|e| format!("UDP socket: {e}"))?;
+    let now = Instant::now();
+    let mut rtc = Rtc::builder()
+        .clear_codecs()
+        .enable_opus(true, false)
+        .enable_vp8(true)
+        .build(now);
+    let candidate = Candidate::host(local, "udp").map_err(|e| format!("candidate: {e}"))?;
+    rtc.add_local_candidate(candidate);
+    let mut change = rtc.sdp_api();
+    let stream = Some("loadtest".to_string());
+    let audio = change.add_media(
+        MediaKind::Audio,
+        Direction::SendOnly,
+        stream.clone(),
+        None,
+        None,
+    );
+    let video = change.add_media(MediaKind::Video, Direction::SendOnly, stream, None, None);
+    change.add_channel("conclave".into());
+    let (offer, pending) = change
+        .apply()
+        .ok_or_else(|| "str0m made no offer".to_string())?;
+    let offer = offer.to_sdp_string();
+    let auth = credential(
+        &own,
+        &session_id,
+        ticket.session.expires_ms,
+        ticket.media.worker,
+        &session_key,
+        offer.as_bytes(),
+    )?;
+    let endpoint = format!("{}/v1/meetings/{meeting}/webrtc", url.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&endpoint)
+        .header("Content-Type", "application/sdp")
+        .header("Authorization", auth)
+        .body(offer)
+        .send()
+        .await
+        .map_err(|e| format!("posting the offer: {e}"))?;
+    let status = response.status();
+    let body = response
+        .text()
+        .await
+        .map_err(|e| format!("reading the answer: {e}"))?;
+    if status.as_u16() != 201 {
+        let first: String = body
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect();
+        return Err(format!("the offer was refused: {status}: {first}"));
+    }
+    let answer =
+        SdpAnswer::from_sdp_string(&body).map_err(|e| format!("the answer does not parse: {e}"))?;
+    rtc.sdp_api()
+        .accept_answer(pending, answer)
+        .map_err(|e| format!("the answer is not acceptable: {e}"))?;
+
+    let local_stats = RtcStats {
+        own_index: crypto.own_index(),
+        ..RtcStats::default()
+    };
+    let stats = Arc::new(Mutex::new(local_stats.clone()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut driver = Driver {
+        rtc,
+        socket,
+        local,
+        crypto,
+        config,
+        audio,
+        video,
+        channel: None,
+        connected: false,
+        started: now,
+        tracks: HashMap::new(),
+        next_audio: 0,
+        next_video: 0,
+        stats: stats.clone(),
+        local_stats,
+        last_publish: now,
+    };
+    let stop2 = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("webrtc-participant".into())
+        .spawn(move || driver.run(&stop2))
+        .map_err(|e| format!("thread: {e}"))?;
+    Ok(RtcParticipant {
+        stats,
+        stop,
+        thread: Some(thread),
+        _session: session,
+    })
+}
+
+/// The participant's side of the connection, driven by its thread.
+struct Driver {
+    rtc: Rtc,
+    socket: UdpSocket,
+    local: SocketAddr,
+    crypto: MeetingCrypto,
+    config: RtcConfig,
+    audio: Mid,
+    video: Mid,
+    channel: Option<ChannelId>,
+    connected: bool,
+    started: Instant,
+    /// Received m-line → (sender source id, audio?).
+    tracks: HashMap<Mid, (u32, bool)>,
+    next_audio: u64,
+    next_video: u64,
+    stats: Arc<Mutex<RtcStats>>,
+    local_stats: RtcStats,
+    last_publish: Instant,
+}
+
+#[derive(serde::Deserialize)]
+struct Track {
+    mid: String,
+    source_id: u32,
+    kind: String,
+}
+
+impl Driver {
+    fn run(&mut self, stop: &AtomicBool) {
+        let mut buf = vec![0u8; 2048];
+        let audio_period = Duration::from_secs(1) / AUDIO_FPS;
+        let video_period = Duration::from_secs(1) / VIDEO_FPS;
+        let mut send_from: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            if stop.load(Ordering::Relaxed) {
+                self.leave();
+                break;
+            }
+            if !self.connected && now.duration_since(self.started) > CONNECT_TIMEOUT {
+                self.local_stats.error = Some("ICE/DTLS did not connect within 10 s".into());
+                break;
+            }
+            if self.connected && self.config.publish {
+                let t0 = *send_from.get_or_insert(now);
+                while t0 + audio_period * self.next_audio as u32 <= now {
+                    self.send_frame(true, now);
+                }
+                while t0 + video_period * self.next_video as u32 <= now {
+                    self.send_frame(false, now);
+                }
+            }
+            let timeout = match self.drain(now) {
+                Some(t) => t,
+                None => break,
+            };
+            let mut deadline = timeout.min(now + Duration::from_millis(20));
+            if let (true, Some(t0)) = (self.config.publish, send_from) {
+                deadline = deadline
+                    .min(t0 + audio_period * self.next_audio as u32)
+                    .min(t0 + video_period * self.next_video as u32);
+            }
+            let wait = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_micros(200));
+            let _ = self.socket.set_read_timeout(Some(wait));
+            match self.socket.recv_from(&mut buf) {
+                Ok((n, source)) => {
+                    let Some(data) = buf.get(..n) else { continue };
+                    let Ok(contents) = data.try_into() else {
+                        continue;
+                    };
+                    let input = Input::Receive(
+                        Instant::now(),
+                        Receive {
+                            proto: Protocol::Udp,
+                            source,
+                            destination: self.local,
+                            contents,
+                        },
+                    );
+                    if let Err(e) = self.rtc.handle_input(input) {
+                        self.local_stats.error = Some(format!("str0m input: {e}"));
+                        break;
+                    }
+                }
+                Err(_) => {
+                    if let Err(e) = self.rtc.handle_input(Input::Timeout(Instant::now())) {
+                        self.local_stats.error = Some(format!("str0m timeout: {e}"));
+                        break;
+                    }
+                }
+            }
+            if now.duration_since(self.last_publish) > Duration::from_millis(100) {
+                self.publish();
+                self.last_publish = now;
+            }
+        }
+        let _ = self.drain(Instant::now());
+        self.publish();
+    }
+
+    /// Copies the counters where [`RtcParticipant::stats`] reads them.
+    fn publish(&self) {
+        if let Ok(mut s) = self.stats.lock() {
+            *s = self.local_stats.clone();
+        }
+    }
+
+    fn leave(&mut self) {
+        if let Some(mut ch) = self.channel.and_then(|c| self.rtc.channel(c)) {
+            let _ = ch.write(false, br#"{"type":"leave"}"#);
+        }
+        let _ = self.drain(Instant::now());
+        self.rtc.disconnect();
+    }
+
+    /// Sends what str0m has to send and handles its events; returns when it wants time
+    /// (`None`: the connection is over).
+    fn drain(&mut self, now: Instant) -> Option<Instant> {
+        loop {
+            if !self.rtc.is_alive() {
+                return None;
+            }
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => return Some(t),
+                Ok(Output::Transmit(t)) => {
+                    if self.socket.send_to(&t.contents, t.destination).is_err() {
+                        self.local_stats.send_errors += 1;
+                    }
+                }
+                Ok(Output::Event(e)) => self.on_event(now, e),
+                Err(e) => {
+                    self.local_stats.error = Some(format!("str0m: {e}"));
+                    return None;
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, now: Instant, e: Event) {
+        match e {
+            Event::Connected => {
+                self.connected = true;
+                self.local_stats.connected_after_ms =
+                    Some(now.duration_since(self.started).as_millis() as u64);
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                self.rtc.disconnect();
+            }
+            Event::ChannelOpen(id, label) if label == "conclave" => self.channel = Some(id),
+            Event::ChannelData(d) if Some(d.id) == self.channel => self.on_message(&d.data),
+            Event::MediaData(d) => self.on_frame(d.mid, &d.data),
+            _ => {}
+        }
+    }
+
+    fn on_message(&mut self, data: &[u8]) {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
+            return;
+        };
+        match v.get("type").and_then(|t| t.as_str()) {
+            Some("welcome") => {
+                self.local_stats.source_id = v
+                    .get("source_id")
+                    .and_then(|s| s.as_u64())
+                    .and_then(|s| u32::try_from(s).ok());
+            }
+            Some("tracks") => {
+                let Some(tracks) = v
+                    .get("tracks")
+                    .cloned()
+                    .and_then(|t| serde_json::from_value::<Vec<Track>>(t).ok())
+                else {
+                    return;
+                };
+                self.tracks.clear();
+                for t in tracks {
+                    self.tracks
+                        .insert(Mid::from(t.mid.as_str()), (t.source_id, t.kind == "audio"));
+                }
+            }
+            Some("offer") => {
+                let Some(sdp) = v.get("sdp").and_then(|s| s.as_str()) else {
+                    return;
+                };
+                let Ok(offer) = SdpOffer::from_sdp_string(sdp) else {
+                    self.local_stats.error = Some("a relay offer does not parse".into());
+                    return;
+                };
+                match self.rtc.sdp_api().accept_offer(offer) {
+                    Ok(answer) => {
+                        let msg =
+                            serde_json::json!({"type": "answer", "sdp": answer.to_sdp_string()});
+                        if let Some(mut ch) = self.channel.and_then(|c| self.rtc.channel(c)) {
+                            let _ = ch.write(false, msg.to_string().as_bytes());
+                        }
+                        self.local_stats.renegotiations += 1;
+                    }
+                    Err(e) => self.local_stats.error = Some(format!("a relay offer: {e}")),
+                }
+            }
+            Some("closed") => {
+                self.local_stats.closed = v
+                    .get("reason")
+                    .and_then(|r| r.as_u64())
+                    .and_then(|r| u8::try_from(r).ok());
+            }
+            _ => {}
+        }
+    }
+
+    fn on_frame(&mut self, mid: Mid, data: &[u8]) {
+        let Some(&(source, audio)) = self.tracks.get(&mid) else {
+            self.local_stats.unknown_track += 1;
+            return;
+        };
+        let entry = self.local_stats.senders.entry(source).or_default();
+        match open_codec_frame(&mut self.crypto, audio, data) {
+            Ok((header, plain)) => {
+                let kid = conclave_wire::sframe::MediaKid::from_kid(header.kid);
+                entry.sender_index = Some(kid.sender_index);
+                entry.bytes_decrypted += plain.len() as u64;
+                if audio {
+                    entry.audio_decrypted += 1;
+                } else {
+                    entry.video_decrypted += 1;
+                }
+            }
+            Err(e) => {
+                let reason: String = format!("{e}").chars().take(60).collect();
+                *entry.failures.entry(reason).or_default() += 1;
+            }
+        }
+    }
+
+    fn send_frame(&mut self, audio: bool, now: Instant) {
+        let media = self.config.media.clone();
+        let (mid, n, frames, clock, step) = if audio {
+            (
+                self.audio,
+                &mut self.next_audio,
+                &media.audio,
+                Frequency::FORTY_EIGHT_KHZ,
+                960,
+            )
+        } else {
+            (
+                self.video,
+                &mut self.next_video,
+                &media.video,
+                Frequency::NINETY_KHZ,
+                90_000 / u64::from(VIDEO_FPS),
+            )
+        };
+        let index = *n;
+        *n += 1;
+        if frames.is_empty() {
+            return;
+        }
+        let frame = &frames[(index % frames.len() as u64) as usize];
+        let mut sealed = Vec::with_capacity(frame.len() + 32);
+        if seal_codec_frame(&mut self.crypto, audio, frame, &mut sealed).is_err() {
+            self.local_stats.send_errors += 1;
+            return;
+        }
+        let Some(writer) = self.rtc.writer(mid) else {
+            self.local_stats.send_errors += 1;
+            return;
+        };
+        let Some(pt) = writer.payload_params().next().map(|p| p.pt()) else {
+            self.local_stats.send_errors += 1;
+            return;
+        };
+        let writer = if audio {
+            writer.audio_level(-30, true)
+        } else {
+            writer
+        };
+        let time = MediaTime::new(index * step, clock);
+        if writer.write(pt, now, time, sealed).is_ok() {
+            if audio {
+                self.local_stats.audio_sent += 1;
+            } else {
+                self.local_stats.video_sent += 1;
+            }
+        } else {
+            self.local_stats.send_errors += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_frames_are_shaped_like_vp8_and_opus() {
+        let m = SyntheticMedia::new(7, 300);
+        assert_eq!(m.video.len(), KEYFRAME_EVERY);
+        for (i, f) in m.video.iter().enumerate() {
+            assert_eq!(f[0] & 1 == 0, i == 0, "frame {i}");
+        }
+        assert_eq!(&m.video[0][3..6], &[0x9d, 0x01, 0x2a]);
+        let bytes: usize = m.video.iter().map(Vec::len).sum();
+        // About the bitrate: 300 kbit/s is 37 500 bytes a second.
+        assert!((30_000..45_000).contains(&bytes), "{bytes}");
+        assert_eq!(m.audio.len(), AUDIO_FPS as usize);
+        assert!(
+            m.audio
+                .iter()
+                .all(|a| a[0] == 0x78 && (73..=89).contains(&a.len()))
+        );
+        // Deterministic per seed, different across seeds.
+        assert_eq!(SyntheticMedia::new(7, 300).video, m.video);
+        assert_ne!(SyntheticMedia::new(8, 300).video, m.video);
+    }
+
+    #[test]
+    fn the_credential_has_the_ticket_fields_and_a_proof_over_the_offer() {
+        let c = credential(&[1; 16], &[2; 16], 99, 1, &[3; 32], b"v=0").unwrap();
+        let parts: Vec<&str> = c.strip_prefix("Ticket ").unwrap().split('.').collect();
+        assert_eq!(parts.len(), 5);
+        assert_eq!(parts[0], hex::encode([1u8; 16]));
+        assert_eq!(parts[2], "99");
+        assert_eq!(parts[3], "1");
+        assert_eq!(parts[4].len(), 64);
+        let other = credential(&[1; 16], &[2; 16], 99, 1, &[3; 32], b"v=1").unwrap();
+        assert_ne!(c, other);
+    }
+}

@@ -1,0 +1,186 @@
+//! Native ⇄ WebRTC interop through the real relay binary on loopback: one meeting with two
+//! str0m WebRTC participants (what a browser does: DTLS-SRTP, codec frames sealed with the
+//! meeting keys) and one native participant sending the VP8/Opus fixtures as codec frames.
+//! Every participant must decrypt frames of both others, with no decrypt failure.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use conclave_client::api::{MeetingOptions, MeetingRunner, Next, Received, Role};
+use conclave_client::container::{CallType, Payload};
+use conclave_client::media::{CodecFileSource, Source, parse_ivf, parse_ogg_opus};
+use conclave_crypto::CryptoProvider;
+use conclave_loadtest::relay::{RelaySettings, RelayUnderTest};
+use conclave_loadtest::run::register;
+use conclave_loadtest::webrtc::{self, RtcConfig, RtcStats, SyntheticMedia};
+
+const IVF: &[u8] = include_bytes!("../../web/test/fixtures/vp8.ivf");
+const OGG: &[u8] = include_bytes!("../../web/test/fixtures/opus.ogg");
+
+/// The relay binary of this build profile (built by cargo if needed).
+fn relay_binary() -> PathBuf {
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_conclave-loadtest"));
+    let profile_dir = exe.parent().expect("target/<profile>").to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "--quiet",
+        "-p",
+        "conclave-relay",
+        "--bin",
+        "conclave-relay",
+    ]);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    if let Some(target) = profile_dir.parent() {
+        cmd.env("CARGO_TARGET_DIR", target);
+    }
+    assert!(cmd.status().expect("cargo build").success());
+    let bin = profile_dir.join("conclave-relay");
+    assert!(bin.exists());
+    bin
+}
+
+/// How long media flows once everyone is in.
+const MEDIA_FOR: Duration = Duration::from_secs(6);
+
+fn check_rtc(name: &str, s: &RtcStats, expect_from: &[u16]) {
+    assert!(s.error.is_none(), "{name}: {s:?}");
+    assert!(
+        s.connected_after_ms.is_some(),
+        "{name} never connected: {s:?}"
+    );
+    assert!(s.audio_sent > 100 && s.video_sent > 60, "{name}: {s:?}");
+    assert_eq!(s.decrypt_failures(), 0, "{name}: {s:?}");
+    for index in expect_from {
+        let from = s
+            .senders
+            .values()
+            .find(|f| f.sender_index == Some(*index))
+            .unwrap_or_else(|| panic!("{name} got nothing from index {index}: {s:?}"));
+        // Audio at 50/s and video at 30/s for several seconds: dozens of each.
+        assert!(
+            from.audio_decrypted > 20 && from.video_decrypted > 10,
+            "{name} from index {index}: {s:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webrtc_and_native_participants_decrypt_each_other() {
+    let binary = relay_binary();
+    let started = Instant::now();
+    let relay = RelayUnderTest::start(
+        &binary,
+        RelaySettings {
+            workers: 1,
+            sendmmsg: true,
+            gso: true,
+            session_timeout_ms: None,
+        },
+    )
+    .expect("relay starts");
+    let url = relay.url.clone();
+    let outcome = tokio::time::timeout(Duration::from_secs(50), async move {
+        let provider: Arc<dyn CryptoProvider> =
+            Arc::new(conclave_crypto_software::SoftwareProvider::new());
+        let mut native = register(&url, provider.clone(), "native".into())
+            .await
+            .unwrap();
+        let mut others = Vec::new();
+        for name in ["rtc-a", "rtc-b"] {
+            others.push(register(&url, provider.clone(), name.into()).await.unwrap());
+        }
+        let hashes: Vec<String> = others.iter().map(|s| s.user_hash().to_string()).collect();
+        let invitation = native.call(&hashes, CallType::Video).await.unwrap();
+        let native_index = 0u16;
+
+        // The WebRTC participants take their invites and join over WebRTC.
+        let media = Arc::new(SyntheticMedia::new(11, 300));
+        let mut rtc = Vec::new();
+        for mut s in others {
+            let keys = s
+                .receive()
+                .await
+                .unwrap()
+                .into_iter()
+                .find_map(|r| match r {
+                    Received::Opened(d) => match &d.opened.payload {
+                        Payload::Invite(k) => k.to_keys().ok(),
+                        _ => None,
+                    },
+                    Received::Refused(_) => None,
+                })
+                .expect("an invite");
+            let p = webrtc::start(
+                &url,
+                s,
+                keys,
+                RtcConfig {
+                    publish: true,
+                    media: media.clone(),
+                },
+            )
+            .await
+            .expect("WebRTC participant joins");
+            rtc.push(p);
+        }
+        let rtc_indexes: Vec<u16> = rtc.iter().map(|p| p.stats().own_index).collect();
+        assert_eq!(rtc_indexes.len(), 2);
+        assert!(!rtc_indexes.contains(&native_index));
+
+        // The native participant (the initiator) sends the fixtures as codec frames.
+        let source = CodecFileSource::new(
+            Instant::now(),
+            Some(parse_ivf(IVF).unwrap()),
+            Some(parse_ogg_opus(OGG).unwrap()),
+        );
+        let options = MeetingOptions {
+            sources: vec![Source::Codec(source)],
+            ..MeetingOptions::default()
+        };
+        let role = Role::Initiator {
+            members: invitation.members.clone(),
+            call_type: CallType::Video,
+        };
+        let mut runner = MeetingRunner::start(native, invitation.keys, role, options)
+            .await
+            .expect("native participant joins");
+        let until = tokio::time::Instant::now() + MEDIA_FOR;
+        loop {
+            match runner.next_event_until(Some(until)).await {
+                Next::Timeout | Next::Done => break,
+                Next::Event(_) => {}
+            }
+        }
+        let native_stats = runner.stats().await.expect("native stats");
+        let rtc_stats: Vec<RtcStats> = rtc.into_iter().map(|p| p.stop()).collect();
+        drop(runner.finish().await);
+        (native_stats, rtc_stats, rtc_indexes)
+    })
+    .await;
+    let (native_stats, rtc_stats, rtc_indexes) = outcome.expect("done within 50 s");
+
+    // Each WebRTC participant decrypts the other one and the native one.
+    check_rtc("rtc-a", &rtc_stats[0], &[0, rtc_indexes[1]]);
+    check_rtc("rtc-b", &rtc_stats[1], &[0, rtc_indexes[0]]);
+    // The native participant decrypts both WebRTC participants' frames.
+    for index in &rtc_indexes {
+        let p = native_stats
+            .participants
+            .get(index)
+            .unwrap_or_else(|| panic!("native has no stats of index {index}: {native_stats:?}"));
+        assert!(p.frames_decrypted > 50, "index {index}: {native_stats:?}");
+        assert_eq!(p.failures, 0, "index {index}: {native_stats:?}");
+    }
+    assert!(
+        native_stats.frames_dropped.values().sum::<u64>() == 0,
+        "{native_stats:?}"
+    );
+    drop(relay);
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
