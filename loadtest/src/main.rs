@@ -42,6 +42,30 @@ enum Command {
     /// egress datagrams/s (as a ratio to the baseline), CPU per datagram, and the
     /// relay-added latency at half that rate.
     Saturate(SaturateArgs),
+    /// One publisher → N subscribers over WebRTC (str0m participants, DTLS-SRTP), then the
+    /// same fan-out on the native transport: relay datagrams/s, CPU and CPU per datagram.
+    Webrtc(WebrtcArgs),
+}
+
+#[derive(clap::Args)]
+struct WebrtcArgs {
+    /// Subscribers of the one publisher.
+    #[arg(long, default_value_t = 10)]
+    subscribers: usize,
+    /// Measured seconds per path.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds between the joins and the measured period.
+    #[arg(long, default_value_t = 3.0)]
+    warmup: f64,
+    /// The publisher's video bitrate, kbit/s (30 fps, a key frame a second).
+    #[arg(long, default_value_t = 300)]
+    video_kbps: u32,
+    #[command(flatten)]
+    relay: RelayArgs,
+    /// Print JSON only.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -196,6 +220,7 @@ fn main() -> ExitCode {
         Command::Run(a) => run_command(*a),
         Command::Baseline(a) => baseline_command(a).map(|()| true),
         Command::Saturate(a) => saturate_command(a).map(|()| true),
+        Command::Webrtc(a) => webrtc_command(a).map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -236,6 +261,44 @@ fn baseline_command(a: BaselineArgs) -> Result<(), String> {
             r.loss * 100.0,
             r.delivered_bits_per_s / 1e6
         );
+    }
+    Ok(())
+}
+
+fn webrtc_command(a: WebrtcArgs) -> Result<(), String> {
+    use conclave_loadtest::webrtc;
+    if !a.duration.is_finite() || !(1.0..=600.0).contains(&a.duration) {
+        return Err("--duration must be 1..=600 seconds".into());
+    }
+    if !a.warmup.is_finite() || !(0.0..=60.0).contains(&a.warmup) {
+        return Err("--warmup must be 0..=60 seconds".into());
+    }
+    if !(1..=200).contains(&a.subscribers) {
+        return Err("--subscribers must be 1..=200".into());
+    }
+    if !(10..=10_000).contains(&a.video_kbps) {
+        return Err("--video-kbps must be 10..=10000".into());
+    }
+    let binary = relay::find_binary(a.relay.relay_bin.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let spec = webrtc::BenchSpec {
+        subscribers: a.subscribers,
+        duration: Duration::from_secs_f64(a.duration),
+        video_kbps: a.video_kbps,
+        warmup: Duration::from_secs_f64(a.warmup),
+    };
+    let provider: Arc<dyn CryptoProvider> =
+        Arc::new(conclave_crypto_software::SoftwareProvider::new());
+    let r = webrtc::bench(&runtime, &binary, a.relay.settings(), provider, &spec)?;
+    let json = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
+    if a.json {
+        println!("{json}");
+    } else {
+        print!("{}", webrtc::table(&r));
+        println!("{json}");
     }
     Ok(())
 }

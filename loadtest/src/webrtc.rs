@@ -682,6 +682,440 @@ impl Driver {
     }
 }
 
+// --- The WebRTC-path benchmark -----------------------------------------------------------
+
+/// One publisher → `subscribers` for `duration`, on each transport.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchSpec {
+    pub subscribers: usize,
+    #[serde(rename = "duration_s", serialize_with = "seconds")]
+    pub duration: Duration,
+    /// The publisher's video bitrate (audio is ~35 kbit/s besides).
+    pub video_kbps: u32,
+    /// Seconds between the last join and the measured period.
+    #[serde(rename = "warmup_s", serialize_with = "seconds")]
+    pub warmup: Duration,
+}
+
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// One transport's figures over the measured period.
+#[derive(Debug, Clone, Serialize)]
+pub struct PathResult {
+    /// `webrtc` or `native`.
+    pub path: &'static str,
+    /// Datagrams the relay sent per second (`conclave_media_datagrams_out`: media, and on
+    /// the WebRTC path also RTCP, STUN and SCTP).
+    pub datagrams_out_per_s: f64,
+    pub bits_out_per_s: f64,
+    /// Datagrams the relay received per second.
+    pub datagrams_in_per_s: f64,
+    /// Relay CPU, cores (1.0 = one core busy).
+    pub relay_cpu_cores: f64,
+    /// Relay CPU per datagram sent, µs.
+    pub relay_cpu_us_per_datagram: f64,
+    /// Frames the publisher sent per second.
+    pub frames_sent_per_s: f64,
+    /// Frames the subscribers decrypted per second, all together.
+    pub frames_decrypted_per_s: f64,
+    /// Subscribers that decrypted at least one frame in the period.
+    pub subscribers_receiving: usize,
+    pub decrypt_failures: u64,
+}
+
+/// Both transports and their ratio.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchResult {
+    pub spec: BenchSpec,
+    pub webrtc: PathResult,
+    pub native: PathResult,
+    /// WebRTC / native relay CPU per datagram sent.
+    pub cpu_per_datagram_ratio: f64,
+    /// WebRTC / native relay CPU (cores) for the same fan-out.
+    pub cpu_ratio: f64,
+    /// WebRTC / native datagrams sent per second.
+    pub datagrams_ratio: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct RelayCounters {
+    datagrams_out: f64,
+    datagrams_in: f64,
+    bytes_out: f64,
+}
+
+async fn relay_counters(url: &str) -> Result<RelayCounters, String> {
+    let text = reqwest::get(format!("{url}/metrics"))
+        .await
+        .map_err(|e| format!("scraping /metrics: {e}"))?
+        .text()
+        .await
+        .map_err(|e| format!("scraping /metrics: {e}"))?;
+    let m = crate::scrape::parse(&text);
+    let get = |name: &str| {
+        m.get(&format!("{name}_total"))
+            .or_else(|| m.get(name))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Ok(RelayCounters {
+        datagrams_out: get("conclave_media_datagrams_out"),
+        datagrams_in: get("conclave_media_datagrams_in"),
+        bytes_out: get("conclave_media_bytes_out"),
+    })
+}
+
+/// A meeting of `1 + n` registered participants: the publisher's session and keys (it
+/// initiated), its invitees' user hashes, and each subscriber's session and keys.
+struct Prepared {
+    publisher: Session,
+    invitation: conclave_client::api::Invitation,
+    subscribers: Vec<(Session, EpochKeys)>,
+}
+
+async fn prepare(
+    url: &str,
+    provider: Arc<dyn conclave_crypto::CryptoProvider>,
+    n: usize,
+    tag: &str,
+) -> Result<Prepared, String> {
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..=n {
+        let (url, provider) = (url.to_string(), provider.clone());
+        let name = format!("bench-{tag}-{i}");
+        set.spawn(async move { (i, crate::run::register(&url, provider, name).await) });
+    }
+    let mut sessions: Vec<(usize, Session)> = Vec::new();
+    while let Some(r) = set.join_next().await {
+        let (i, s) = r.map_err(|e| format!("a registration task failed: {e}"))?;
+        sessions.push((i, s?));
+    }
+    sessions.sort_by_key(|(i, _)| *i);
+    let mut sessions: Vec<Session> = sessions.into_iter().map(|(_, s)| s).collect();
+    let mut publisher = sessions.remove(0);
+    let hashes: Vec<String> = sessions.iter().map(|s| s.user_hash().to_string()).collect();
+    let invitation = publisher
+        .call(&hashes, conclave_client::container::CallType::Video)
+        .await
+        .map_err(|e| format!("inviting: {e}"))?;
+    let mut subscribers = Vec::new();
+    for mut s in sessions {
+        let keys = s
+            .receive()
+            .await
+            .map_err(|e| format!("fetching the invite: {e}"))?
+            .into_iter()
+            .find_map(|r| match r {
+                conclave_client::api::Received::Opened(d) => match &d.opened.payload {
+                    conclave_client::container::Payload::Invite(k) => k.to_keys().ok(),
+                    _ => None,
+                },
+                conclave_client::api::Received::Refused(_) => None,
+            })
+            .ok_or_else(|| "a subscriber got no invite".to_string())?;
+        subscribers.push((s, keys));
+    }
+    Ok(Prepared {
+        publisher,
+        invitation,
+        subscribers,
+    })
+}
+
+/// Relay counters and CPU at one instant.
+struct Mark {
+    counters: RelayCounters,
+    proc: crate::procstat::ProcSample,
+}
+
+async fn mark(url: &str, pid: u32) -> Result<Mark, String> {
+    let counters = relay_counters(url).await?;
+    let proc = crate::procstat::sample(pid).ok_or("the relay process is gone")?;
+    Ok(Mark { counters, proc })
+}
+
+fn figures(
+    path: &'static str,
+    a: &Mark,
+    b: &Mark,
+    frames_sent: u64,
+    decrypted: u64,
+    receiving: usize,
+    failures: u64,
+) -> PathResult {
+    let wall = b.proc.at.duration_since(a.proc.at).as_secs_f64().max(1e-6);
+    let out = (b.counters.datagrams_out - a.counters.datagrams_out).max(0.0);
+    let cpu_s = b.proc.cpu_ticks.saturating_sub(a.proc.cpu_ticks) as f64
+        / crate::procstat::ticks_per_second();
+    PathResult {
+        path,
+        datagrams_out_per_s: out / wall,
+        bits_out_per_s: (b.counters.bytes_out - a.counters.bytes_out).max(0.0) * 8.0 / wall,
+        datagrams_in_per_s: (b.counters.datagrams_in - a.counters.datagrams_in).max(0.0) / wall,
+        relay_cpu_cores: cpu_s / wall,
+        relay_cpu_us_per_datagram: if out > 0.0 { cpu_s * 1e6 / out } else { 0.0 },
+        frames_sent_per_s: frames_sent as f64 / wall,
+        frames_decrypted_per_s: decrypted as f64 / wall,
+        subscribers_receiving: receiving,
+        decrypt_failures: failures,
+    }
+}
+
+/// The fan-out over WebRTC: str0m publisher and subscribers.
+async fn bench_webrtc(
+    url: &str,
+    pid: u32,
+    provider: Arc<dyn conclave_crypto::CryptoProvider>,
+    spec: &BenchSpec,
+    media: Arc<SyntheticMedia>,
+) -> Result<PathResult, String> {
+    let p = prepare(url, provider, spec.subscribers, "rtc").await?;
+    let mut subs = Vec::new();
+    for (s, keys) in p.subscribers {
+        let config = RtcConfig {
+            publish: false,
+            media: media.clone(),
+        };
+        subs.push(start(url, s, keys, config).await?);
+    }
+    let publisher = start(
+        url,
+        p.publisher,
+        p.invitation.keys,
+        RtcConfig {
+            publish: true,
+            media,
+        },
+    )
+    .await?;
+    tokio::time::sleep(spec.warmup).await;
+    let (s0, p0) = (
+        subs.iter().map(RtcParticipant::stats).collect::<Vec<_>>(),
+        publisher.stats(),
+    );
+    let a = mark(url, pid).await?;
+    tokio::time::sleep(spec.duration).await;
+    let b = mark(url, pid).await?;
+    let (s1, p1) = (
+        subs.iter().map(RtcParticipant::stats).collect::<Vec<_>>(),
+        publisher.stats(),
+    );
+    if let Some(e) = p1
+        .error
+        .as_ref()
+        .or(s1.iter().find_map(|s| s.error.as_ref()))
+    {
+        return Err(format!("a WebRTC participant failed: {e}"));
+    }
+    let sent = (p1.audio_sent + p1.video_sent).saturating_sub(p0.audio_sent + p0.video_sent);
+    let per: Vec<u64> = s0
+        .iter()
+        .zip(&s1)
+        .map(|(x, y)| y.decrypted().saturating_sub(x.decrypted()))
+        .collect();
+    let failures: u64 = s1.iter().map(RtcStats::decrypt_failures).sum();
+    drop(publisher);
+    drop(subs);
+    Ok(figures(
+        "webrtc",
+        &a,
+        &b,
+        sent,
+        per.iter().sum(),
+        per.iter().filter(|n| **n > 0).count(),
+        failures,
+    ))
+}
+
+/// What a native participant's task reports: its stats at the start and end of the period.
+type Snapshots = (
+    Option<conclave_client::media::MediaStats>,
+    Option<conclave_client::media::MediaStats>,
+);
+
+async fn drive_native(
+    runner: conclave_client::api::SdkResult<conclave_client::api::MeetingRunner>,
+    t0: tokio::time::Instant,
+    t1: tokio::time::Instant,
+) -> Result<Snapshots, String> {
+    use conclave_client::api::Next;
+    let mut runner = runner.map_err(|e| format!("a native participant did not join: {e}"))?;
+    let mut snaps = (None, None);
+    for (i, until) in [t0, t1].into_iter().enumerate() {
+        loop {
+            match runner.next_event_until(Some(until)).await {
+                Next::Timeout | Next::Done => break,
+                Next::Event(_) => {}
+            }
+        }
+        let s = runner.stats().await;
+        if i == 0 {
+            snaps.0 = s;
+        } else {
+            snaps.1 = s;
+        }
+    }
+    drop(runner.finish().await);
+    Ok(snaps)
+}
+
+/// The same fan-out natively: a native publisher of the same codec frames.
+async fn bench_native(
+    url: &str,
+    pid: u32,
+    provider: Arc<dyn conclave_crypto::CryptoProvider>,
+    spec: &BenchSpec,
+    media: Arc<SyntheticMedia>,
+) -> Result<PathResult, String> {
+    use conclave_client::api::{MeetingOptions, MeetingRunner, Role};
+    let p = prepare(url, provider, spec.subscribers, "native").await?;
+    let initiator_device = p.publisher.device_id().to_string();
+    let initiator_user = p.publisher.user_hash().to_string();
+    // Everyone joins, then warm-up, then the measured period.
+    let joins = Duration::from_millis(200) * (spec.subscribers as u32 + 1);
+    let t0 = tokio::time::Instant::now() + joins + spec.warmup;
+    let t1 = t0 + spec.duration;
+    let mut tasks = Vec::new();
+    for (s, keys) in p.subscribers {
+        let role = Role::Member {
+            initiator_device: initiator_device.clone(),
+            initiator_user: Some(initiator_user.clone()),
+        };
+        tasks.push(tokio::spawn(async move {
+            let r = MeetingRunner::start(s, keys, role, MeetingOptions::default()).await;
+            drive_native(r, t0, t1).await
+        }));
+    }
+    let role = Role::Initiator {
+        members: p.invitation.members.clone(),
+        call_type: conclave_client::container::CallType::Video,
+    };
+    let options = MeetingOptions {
+        sources: vec![native_source(&media, true)],
+        ..MeetingOptions::default()
+    };
+    let publisher = tokio::spawn(async move {
+        let r = MeetingRunner::start(p.publisher, p.invitation.keys, role, options).await;
+        drive_native(r, t0, t1).await
+    });
+    tokio::time::sleep_until(t0).await;
+    let a = mark(url, pid).await?;
+    tokio::time::sleep_until(t1).await;
+    let b = mark(url, pid).await?;
+    let (p0, p1) = publisher
+        .await
+        .map_err(|e| format!("the publisher task failed: {e}"))??;
+    let own = |s: &Option<conclave_client::media::MediaStats>| {
+        s.as_ref()
+            .and_then(|s| s.participants.get(&s.own_index))
+            .map_or(0, |p| p.frames_sent)
+    };
+    let sent = own(&p1).saturating_sub(own(&p0));
+    let (mut decrypted, mut receiving, mut failures) = (0u64, 0usize, 0u64);
+    for t in tasks {
+        let (s0, s1) = t
+            .await
+            .map_err(|e| format!("a subscriber task failed: {e}"))??;
+        let sum = |s: &Option<conclave_client::media::MediaStats>| {
+            s.as_ref().map_or((0, 0), |s| {
+                s.participants
+                    .values()
+                    .fold((0, 0), |(d, f), p| (d + p.frames_decrypted, f + p.failures))
+            })
+        };
+        let (d0, _) = sum(&s0);
+        let (d1, f1) = sum(&s1);
+        let d = d1.saturating_sub(d0);
+        decrypted += d;
+        receiving += usize::from(d > 0);
+        failures += f1;
+    }
+    Ok(figures(
+        "native", &a, &b, sent, decrypted, receiving, failures,
+    ))
+}
+
+/// Runs the WebRTC path and then the native path, each on a relay of its own started from
+/// `binary` with `settings`.
+pub fn bench(
+    runtime: &tokio::runtime::Runtime,
+    binary: &std::path::Path,
+    settings: crate::relay::RelaySettings,
+    provider: Arc<dyn conclave_crypto::CryptoProvider>,
+    spec: &BenchSpec,
+) -> Result<BenchResult, String> {
+    if spec.subscribers == 0 {
+        return Err("--subscribers must be at least 1".into());
+    }
+    install_crypto();
+    let media = Arc::new(SyntheticMedia::new(42, spec.video_kbps));
+    let relay = crate::relay::RelayUnderTest::start(binary, settings.clone())?;
+    let pid = relay.pid().ok_or("the relay has no pid")?;
+    let webrtc = runtime.block_on(bench_webrtc(
+        &relay.url,
+        pid,
+        provider.clone(),
+        spec,
+        media.clone(),
+    ))?;
+    drop(relay);
+    let relay = crate::relay::RelayUnderTest::start(binary, settings)?;
+    let pid = relay.pid().ok_or("the relay has no pid")?;
+    let native = runtime.block_on(bench_native(&relay.url, pid, provider, spec, media))?;
+    drop(relay);
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    Ok(BenchResult {
+        spec: spec.clone(),
+        cpu_per_datagram_ratio: ratio(
+            webrtc.relay_cpu_us_per_datagram,
+            native.relay_cpu_us_per_datagram,
+        ),
+        cpu_ratio: ratio(webrtc.relay_cpu_cores, native.relay_cpu_cores),
+        datagrams_ratio: ratio(webrtc.datagrams_out_per_s, native.datagrams_out_per_s),
+        webrtc,
+        native,
+    })
+}
+
+/// The result as a text table.
+pub fn table(r: &BenchResult) -> String {
+    let mut out = format!(
+        "1 publisher → {} subscribers, {:.0} s, video {} kbit/s + audio\n\
+         {:<8} {:>12} {:>10} {:>10} {:>12} {:>12} {:>10} {:>9}\n",
+        r.spec.subscribers,
+        r.spec.duration.as_secs_f64(),
+        r.spec.video_kbps,
+        "path",
+        "dgrams out/s",
+        "Mbit/s",
+        "relay CPU",
+        "µs/dgram",
+        "decrypted/s",
+        "receiving",
+        "failures",
+    );
+    for p in [&r.webrtc, &r.native] {
+        out.push_str(&format!(
+            "{:<8} {:>12.0} {:>10.2} {:>10.3} {:>12.2} {:>12.0} {:>10} {:>9}\n",
+            p.path,
+            p.datagrams_out_per_s,
+            p.bits_out_per_s / 1e6,
+            p.relay_cpu_cores,
+            p.relay_cpu_us_per_datagram,
+            p.frames_decrypted_per_s,
+            p.subscribers_receiving,
+            p.decrypt_failures,
+        ));
+    }
+    out.push_str(&format!(
+        "WebRTC/native: CPU per datagram ×{:.2}, CPU ×{:.2}, datagrams ×{:.2}\n",
+        r.cpu_per_datagram_ratio, r.cpu_ratio, r.datagrams_ratio
+    ));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
