@@ -41,7 +41,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Installs str0m's crypto backend once per process (a second call is harmless).
 pub fn install_crypto() {
-    let _ = str0m::crypto::from_feature_flags().install_process_default();
+    str0m::crypto::from_feature_flags().install_process_default();
 }
 
 /// A small deterministic generator (xorshift64*): frames need bytes, not randomness.
