@@ -76,6 +76,21 @@ fn bind(addr: SocketAddr) -> Result<UdpSocket, String> {
     Ok(socket.into())
 }
 
+/// The host candidates of a WebRTC socket bound at `local`: the announced address (or the
+/// bound one), and 127.0.0.1 for browsers on the same machine when the socket listens on
+/// every IPv4 address.
+fn rtc_candidates(local: SocketAddr, announced: Option<std::net::IpAddr>) -> Vec<SocketAddr> {
+    let mut out = vec![SocketAddr::new(
+        announced.unwrap_or(local.ip()),
+        local.port(),
+    )];
+    let loopback = SocketAddr::from(([127, 0, 0, 1], local.port()));
+    if local.ip() == std::net::IpAddr::from([0, 0, 0, 0]) && !out.contains(&loopback) {
+        out.push(loopback);
+    }
+    out
+}
+
 impl MediaPlane {
     /// Binds every worker's socket and starts the workers. Errors are one line.
     pub fn start(config: &MediaConfig, ticket_secret: [u8; 32]) -> Result<MediaPlane, String> {
@@ -129,11 +144,8 @@ impl MediaPlane {
                 Some(s) => Some(s.local_addr().map_err(|e| format!("WebRTC socket: {e}"))?),
                 None => None,
             };
-            let rtc_candidates: Vec<SocketAddr> = rtc_local
-                .map(|l| {
-                    let ip = config.webrtc_ip.unwrap_or(l.ip());
-                    vec![SocketAddr::new(ip, l.port())]
-                })
+            let rtc_candidates = rtc_local
+                .map(|l| rtc_candidates(l, config.webrtc_ip))
                 .unwrap_or_default();
             let local = socket
                 .local_addr()
@@ -347,5 +359,28 @@ impl MediaPlane {
 impl Drop for MediaPlane {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rtc_candidates;
+    use std::net::{IpAddr, SocketAddr};
+
+    #[test]
+    fn candidates_announce_the_configured_address_and_loopback_behind_a_wildcard() {
+        let any: SocketAddr = "0.0.0.0:7100".parse().unwrap();
+        let public: IpAddr = "203.0.113.7".parse().unwrap();
+        assert_eq!(
+            rtc_candidates(any, Some(public)),
+            vec![
+                "203.0.113.7:7100".parse::<SocketAddr>().unwrap(),
+                "127.0.0.1:7100".parse().unwrap()
+            ]
+        );
+        let lo: SocketAddr = "127.0.0.1:7100".parse().unwrap();
+        assert_eq!(rtc_candidates(lo, None), vec![lo]);
+        let host: SocketAddr = "192.0.2.1:7100".parse().unwrap();
+        assert_eq!(rtc_candidates(host, None), vec![host]);
     }
 }

@@ -213,12 +213,35 @@ impl SessionTable {
         self.closed.insert(session_id, expires_ms);
     }
 
-    /// Tells the pins that a meeting of another transport left this worker.
+    /// Unpins a meeting this worker holds no participant of (after a refused offer).
     pub fn release_pin(&self, meeting: &MeetingBytes) {
         if !self.meetings.contains_key(meeting)
             && let Some(p) = &self.pins
         {
             p.release(meeting, Some(self.cfg.worker));
+        }
+    }
+
+    /// A participant of another transport (a WebRTC peer) joined `meeting` on this worker:
+    /// the meeting stays pinned here while it has one.
+    pub fn add_other(&mut self, meeting: MeetingBytes) {
+        *self.meetings.entry(meeting).or_insert(0) += 1;
+    }
+
+    /// That participant left.
+    pub fn remove_other(&mut self, meeting: &MeetingBytes) {
+        self.leave_meeting(meeting);
+    }
+
+    fn leave_meeting(&mut self, meeting: &MeetingBytes) {
+        if let Some(n) = self.meetings.get_mut(meeting) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.meetings.remove(meeting);
+                if let Some(p) = &self.pins {
+                    p.release(meeting, Some(self.cfg.worker));
+                }
+            }
         }
     }
 
@@ -344,15 +367,7 @@ impl SessionTable {
         self.by_session_id.remove(&s.session_id);
         self.by_source.remove(&s.source_id);
         self.closed.insert(s.session_id, s.expires_ms);
-        if let Some(n) = self.meetings.get_mut(&s.meeting) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.meetings.remove(&s.meeting);
-                if let Some(p) = &self.pins {
-                    p.release(&s.meeting, Some(self.cfg.worker));
-                }
-            }
-        }
+        self.leave_meeting(&s.meeting);
         Some(s)
     }
 

@@ -72,6 +72,7 @@ impl WorkerCore {
         match Peer::accept(now, id, source, offer, &self.rtc.candidates) {
             Ok((peer, answer)) => {
                 self.rtc.peers.insert(source, peer);
+                self.table.add_other(join.meeting_id);
                 self.rtc.bridge_tx.insert(source, BridgeTx::default());
                 self.counters.joins += 1;
                 let _ = reply.send(Ok(answer.to_sdp_string()));
@@ -425,7 +426,7 @@ impl WorkerCore {
         self.counters.closes += 1;
         self.drain_router();
         let meeting = p.id.meeting;
-        self.table.release_pin(&meeting.0);
+        self.table.remove_other(&meeting.0);
         self.members_changed(now, meeting);
     }
 
