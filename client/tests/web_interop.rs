@@ -559,6 +559,24 @@ fn codec_inputs() -> Vec<(&'static str, Vec<u8>)> {
     vec![("video", key), ("video", inter), ("audio", opus)]
 }
 
+/// Opens the container of vector `c` as `me`, pinned to `sender`, and checks its type and
+/// payload against the vector.
+fn open_vector(me: &mut Identity, c: &Value, sender: &P256PublicKey) -> container::OpenedContainer {
+    let opened = container::open(
+        me,
+        &bx(c, "bytes"),
+        OpenOptions {
+            now_ms: n(c, "now_ms"),
+            expected_sender: Some(sender),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{} container opens: {e}", s(c, "kind")));
+    assert_eq!(opened.message_type.as_str(), s(c, "kind"));
+    let expected = Payload::from_bytes(s(c, "payload").as_bytes()).expect("payload");
+    assert_eq!(opened.payload, expected);
+    opened
+}
+
 fn read_json(name: &str) -> Option<Value> {
     let text = std::fs::read_to_string(vectors_dir().join(name)).ok()?;
     Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} is not JSON: {e}")))
@@ -622,20 +640,8 @@ fn rust_made_vectors_are_consistent() {
     let sender_user = bx(get(get(&doc, "sender"), "user_key"), "public");
     for c in arr(&doc, "containers") {
         let mut me = load_identity(recipient_json);
-        let expected_sender = public(&sender_user);
-        let opened = container::open(
-            &mut me,
-            &bx(c, "bytes"),
-            OpenOptions {
-                now_ms: n(c, "now_ms"),
-                expected_sender: Some(&expected_sender),
-            },
-        )
-        .unwrap_or_else(|e| panic!("{} container opens: {e}", s(c, "kind")));
-        assert_eq!(opened.message_type.as_str(), s(c, "kind"));
+        let opened = open_vector(&mut me, c, &public(&sender_user));
         assert_eq!(u64::from(opened.prekey_id), n(c, "prekey_id"));
-        let expected = Payload::from_bytes(s(c, "payload").as_bytes()).expect("payload");
-        assert_eq!(opened.payload, expected);
         assert!(me.prekeys().is_consumed(opened.prekey_id));
     }
 
@@ -759,20 +765,8 @@ fn js_made_artefacts_open_in_rust() {
     assert!(containers.len() >= 2);
     for c in containers {
         let mut me = load_identity(recipient_json);
-        let pin = device.user_key;
-        let opened = container::open(
-            &mut me,
-            &bx(c, "bytes"),
-            OpenOptions {
-                now_ms: n(c, "now_ms"),
-                expected_sender: Some(&pin),
-            },
-        )
-        .unwrap_or_else(|e| panic!("JS {} container opens: {e}", s(c, "kind")));
-        assert_eq!(opened.message_type.as_str(), s(c, "kind"));
+        let opened = open_vector(&mut me, c, &device.user_key);
         assert_eq!(opened.sender, device);
-        let expected = Payload::from_bytes(s(c, "payload").as_bytes()).expect("payload");
-        assert_eq!(opened.payload, expected);
         // A second open with the now consumed prekey fails.
         assert!(
             container::open(
