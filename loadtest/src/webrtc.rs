@@ -179,6 +179,11 @@ pub struct RtcStats {
     pub send_errors: u64,
     /// Relay offers answered.
     pub renegotiations: u64,
+    /// The largest relay offer and own answer, bytes of SDP.
+    pub largest_offer: usize,
+    pub largest_answer: usize,
+    /// Answers the data channel did not take.
+    pub answers_unsent: u64,
     /// Received frames per sender source id.
     pub senders: BTreeMap<u32, SenderStats>,
     /// Frames on an m-line no `tracks` message named.
@@ -580,12 +585,19 @@ impl Driver {
                     self.local_stats.error = Some("a relay offer does not parse".into());
                     return;
                 };
+                self.local_stats.largest_offer = self.local_stats.largest_offer.max(sdp.len());
                 match self.rtc.sdp_api().accept_offer(offer) {
                     Ok(answer) => {
-                        let msg =
-                            serde_json::json!({"type": "answer", "sdp": answer.to_sdp_string()});
-                        if let Some(mut ch) = self.channel.and_then(|c| self.rtc.channel(c)) {
-                            let _ = ch.write(false, msg.to_string().as_bytes());
+                        let sdp = answer.to_sdp_string();
+                        self.local_stats.largest_answer =
+                            self.local_stats.largest_answer.max(sdp.len());
+                        let msg = serde_json::json!({"type": "answer", "sdp": sdp}).to_string();
+                        let sent = self
+                            .channel
+                            .and_then(|c| self.rtc.channel(c))
+                            .is_some_and(|mut ch| ch.write(false, msg.as_bytes()).unwrap_or(false));
+                        if !sent {
+                            self.local_stats.answers_unsent += 1;
                         }
                         self.local_stats.renegotiations += 1;
                     }
@@ -723,6 +735,19 @@ pub struct PathResult {
     /// Subscribers that decrypted at least one frame in the period.
     pub subscribers_receiving: usize,
     pub decrypt_failures: u64,
+    /// WebRTC: subscribers whose ICE and DTLS completed, and relay offers they answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscribers_connected: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renegotiations: Option<u64>,
+    /// WebRTC: the largest relay offer and subscriber answer (SDP bytes; the relay takes
+    /// data-channel messages of at most 64 KiB), and answers the channel did not take.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub largest_offer_sdp: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub largest_answer_sdp: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answers_unsent: Option<u64>,
 }
 
 /// Both transports and their ratio.
@@ -860,6 +885,11 @@ fn figures(
         frames_decrypted_per_s: decrypted as f64 / wall,
         subscribers_receiving: receiving,
         decrypt_failures: failures,
+        subscribers_connected: None,
+        renegotiations: None,
+        largest_offer_sdp: None,
+        largest_answer_sdp: None,
+        answers_unsent: None,
     }
 }
 
@@ -918,7 +948,7 @@ async fn bench_webrtc(
     let failures: u64 = s1.iter().map(RtcStats::decrypt_failures).sum();
     drop(publisher);
     drop(subs);
-    Ok(figures(
+    let mut r = figures(
         "webrtc",
         &a,
         &b,
@@ -926,7 +956,13 @@ async fn bench_webrtc(
         per.iter().sum(),
         per.iter().filter(|n| **n > 0).count(),
         failures,
-    ))
+    );
+    r.subscribers_connected = Some(s1.iter().filter(|s| s.connected_after_ms.is_some()).count());
+    r.renegotiations = Some(s1.iter().map(|s| s.renegotiations).sum());
+    r.largest_offer_sdp = s1.iter().map(|s| s.largest_offer).max();
+    r.largest_answer_sdp = s1.iter().map(|s| s.largest_answer).max();
+    r.answers_unsent = Some(s1.iter().map(|s| s.answers_unsent).sum());
+    Ok(r)
 }
 
 /// What a native participant's task reports: its stats at the start and end of the period.
@@ -1061,10 +1097,28 @@ pub fn bench(
         media.clone(),
     ))?;
     drop(relay);
+    if webrtc.subscribers_receiving < spec.subscribers {
+        return Err(format!(
+            "WebRTC path: {} of {} subscribers received frames ({} connected; largest relay \
+             offer {} and answer {} bytes of SDP, data-channel messages to the relay are \
+             limited to 64 KiB)",
+            webrtc.subscribers_receiving,
+            spec.subscribers,
+            webrtc.subscribers_connected.unwrap_or(0),
+            webrtc.largest_offer_sdp.unwrap_or(0),
+            webrtc.largest_answer_sdp.unwrap_or(0),
+        ));
+    }
     let relay = crate::relay::RelayUnderTest::start(binary, settings)?;
     let pid = relay.pid().ok_or("the relay has no pid")?;
     let native = runtime.block_on(bench_native(&relay.url, pid, provider, spec, media))?;
     drop(relay);
+    if native.subscribers_receiving < spec.subscribers {
+        return Err(format!(
+            "native path: {} of {} subscribers received frames",
+            native.subscribers_receiving, spec.subscribers
+        ));
+    }
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     Ok(BenchResult {
         spec: spec.clone(),
