@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The longest message accepted from a browser.
-pub const MAX_MESSAGE: usize = 64 * 1024;
+/// The longest message accepted from a browser: Chromium's SCTP `max-message-size`
+/// (an SDP answer grows by ~1.4 KB per other member of the meeting).
+pub const MAX_MESSAGE: usize = 256 * 1024;
 
 /// Relay → browser.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
