@@ -182,5 +182,9 @@ async fn webrtc_and_native_participants_decrypt_each_other() {
         "{native_stats:?}"
     );
     drop(relay);
+    eprintln!(
+        "interop: relay start to stop in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     assert!(started.elapsed() < Duration::from_secs(60));
 }
