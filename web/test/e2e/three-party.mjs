@@ -267,7 +267,21 @@ async function main() {
     }, 60_000);
     first.set(p, s1);
   }
+  // Every pair's decoded frames must grow; on a loaded machine a decoder may wait for a
+  // key frame for a while, so allow up to 20 s before judging.
+  const grown = async () => {
+    for (const p of browsers) {
+      const s2 = await pageStats(p);
+      const others = [...browsers.filter((q) => q !== p), { index: daveIndex }];
+      if (!others.every((o) => inboundOf(s2, o.index).framesDecoded > inboundOf(first.get(p), o.index).framesDecoded)) {
+        return false;
+      }
+    }
+    return true;
+  };
+  const until = Date.now() + 20_000;
   await sleep(2000);
+  while (!(await grown()) && Date.now() < until) await sleep(500);
   for (const p of browsers) {
     const s2 = await pageStats(p);
     const others = [...browsers.filter((q) => q !== p), { name: 'dave', index: daveIndex }];

@@ -126,8 +126,8 @@ impl MediaPlane {
                 if addr.port() != 0 {
                     addr.set_port(addr.port() + i as u16);
                 }
-                let s =
-                    UdpSocket::bind(addr).map_err(|e| format!("media.webrtc_bind {addr}: {e}"))?;
+                // The same large buffers as the native sockets (bursts of key frames).
+                let s = bind(addr).map_err(|e| e.replace("media.bind", "media.webrtc_bind"))?;
                 rtc_sockets.push(Some(s));
             }
         } else {

@@ -204,13 +204,18 @@ impl WorkerCore {
                 data,
             } => self.route_browser_frame(now, id, stream, keyframe, audio_level, time, data),
             PeerOutput::KeyframeRequest { publisher } => {
-                let layer = self
-                    .router
-                    .video_layer(id, publisher)
-                    .and_then(|(current, target)| target.or(current))
+                // The layer the browser decodes now (its decoder is what asks), and the one
+                // it waits to switch to, if another.
+                let (current, target) = self.router.video_layer(id, publisher).unwrap_or_default();
+                let first = current
+                    .or(target)
                     .unwrap_or(conclave_wire::media::Layer::L0);
                 self.router
-                    .on_keyframe_request(now, id, publisher, Stream::Video(layer));
+                    .on_keyframe_request(now, id, publisher, Stream::Video(first));
+                if let Some(t) = target.filter(|t| *t != first) {
+                    self.router
+                        .on_keyframe_request(now, id, publisher, Stream::Video(t));
+                }
                 self.drain_router();
             }
             PeerOutput::Layer { max_layer } => {
