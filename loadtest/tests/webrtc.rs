@@ -3,8 +3,9 @@
 //! meeting keys) and one native participant sending the VP8/Opus fixtures as codec frames.
 //! Every participant must decrypt frames of both others, with no decrypt failure.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
+
+use common::relay_binary;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,32 +19,6 @@ use conclave_loadtest::webrtc::{self, RtcConfig, RtcStats, SyntheticMedia};
 
 const IVF: &[u8] = include_bytes!("../../web/test/fixtures/vp8.ivf");
 const OGG: &[u8] = include_bytes!("../../web/test/fixtures/opus.ogg");
-
-/// The relay binary of this build profile (built by cargo if needed).
-fn relay_binary() -> PathBuf {
-    let exe = PathBuf::from(env!("CARGO_BIN_EXE_conclave-loadtest"));
-    let profile_dir = exe.parent().expect("target/<profile>").to_path_buf();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args([
-        "build",
-        "--quiet",
-        "-p",
-        "conclave-relay",
-        "--bin",
-        "conclave-relay",
-    ]);
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        cmd.arg("--release");
-    }
-    if let Some(target) = profile_dir.parent() {
-        cmd.env("CARGO_TARGET_DIR", target);
-    }
-    assert!(cmd.status().expect("cargo build").success());
-    let bin = profile_dir.join("conclave-relay");
-    assert!(bin.exists());
-    bin
-}
 
 /// How long media flows once everyone is in.
 const MEDIA_FOR: Duration = Duration::from_secs(6);
