@@ -33,13 +33,16 @@ pub enum Drop {
     RtcBadMessage,
     /// A browser's keyframe request beyond its rate limit.
     KeyframeFlood,
+    /// A datagram of a known browser that its WebRTC session refused (failed DTLS, SRTP
+    /// that does not authenticate, a protocol error): the session ends.
+    RtcBadInput,
     /// A browser frame that cannot be forwarded (too large to fragment, refused by the
     /// router).
     RtcFrame,
 }
 
 impl Drop {
-    pub const ALL: [Drop; 14] = [
+    pub const ALL: [Drop; 15] = [
         Drop::Oversized,
         Drop::Malformed,
         Drop::UnknownConn,
@@ -53,6 +56,7 @@ impl Drop {
         Drop::RtcUnknownPeer,
         Drop::RtcBadMessage,
         Drop::KeyframeFlood,
+        Drop::RtcBadInput,
         Drop::RtcFrame,
     ];
 
@@ -71,6 +75,7 @@ impl Drop {
             Drop::RtcUnknownPeer => "webrtc_unknown_peer",
             Drop::RtcBadMessage => "webrtc_bad_message",
             Drop::KeyframeFlood => "keyframe_flood",
+            Drop::RtcBadInput => "webrtc_bad_input",
             Drop::RtcFrame => "webrtc_frame",
         }
     }

@@ -154,14 +154,17 @@ impl Peer {
         self.connected
     }
 
-    /// Feeds a datagram or the time.
-    pub fn handle_input(&mut self, input: Input<'_>) {
+    /// Feeds a datagram or the time. An input str0m refuses (a failed DTLS handshake,
+    /// SRTP that does not authenticate, a protocol violation) ends the peer: false.
+    pub fn handle_input(&mut self, input: Input<'_>) -> bool {
         if !self.is_alive() {
-            return;
+            return true;
         }
         if self.rtc.handle_input(input).is_err() {
             self.close();
+            return false;
         }
+        true
     }
 
     /// Tells the browser (when it can hear) and stops the peer.

@@ -130,8 +130,10 @@ impl WorkerCore {
             return;
         };
         self.rtc.by_addr.insert(from, id);
-        if let Some(p) = self.rtc.peers.get_mut(&id) {
-            p.handle_input(input);
+        if let Some(p) = self.rtc.peers.get_mut(&id)
+            && !p.handle_input(input)
+        {
+            self.counters.drop(Drop::RtcBadInput);
         }
         self.rtc.dirty.push(id);
         self.drive(now);
@@ -151,7 +153,7 @@ impl WorkerCore {
             .collect();
         for id in due {
             if let Some(p) = self.rtc.peers.get_mut(&id) {
-                p.handle_input(Input::Timeout(now));
+                let _ = p.handle_input(Input::Timeout(now));
             }
             self.rtc.dirty.push(id);
         }
