@@ -294,6 +294,10 @@ fn call_accept_media_file_leave_and_rekey_through_the_cli() {
     alice.wait_json("the second rekey", 20, |v| {
         v["event"] == "rekeyed" && v["epoch"] == 2
     });
+    // The initiator switches sending at the rekey's switch time, not at once.
+    alice.wait_json("alice sending in epoch 2", 20, |v| {
+        v["event"] == "epoch_switched" && v["epoch"] == 2
+    });
     alice.interrupt();
     alice.finish(30);
 
