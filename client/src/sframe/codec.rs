@@ -15,25 +15,14 @@ use super::{SframeReceiver, SframeSender};
 use crate::meeting::MeetingCrypto;
 use crate::{ClientError, Result};
 
-/// Clear bytes of an Opus frame: the TOC byte.
-pub const OPUS_CLEAR_LEN: usize = 1;
-/// Clear bytes of a VP8 key frame: frame tag (3), start code (3), dimensions (4).
-pub const VP8_KEY_CLEAR_LEN: usize = 10;
-/// Clear bytes of a VP8 inter frame: the frame tag.
-pub const VP8_INTER_CLEAR_LEN: usize = 3;
 /// The SFrame tag length.
 const TAG_LEN: usize = 16;
 
 /// How many leading bytes of a codec frame stay in clear: 1 for Opus (`stream_is_audio`);
 /// for VP8, 10 when the frame tag's bit 0 is clear (a key frame), 3 otherwise.
 pub fn clear_len(stream_is_audio: bool, first_byte: u8) -> usize {
-    if stream_is_audio {
-        OPUS_CLEAR_LEN
-    } else if first_byte & 1 == 0 {
-        VP8_KEY_CLEAR_LEN
-    } else {
-        VP8_INTER_CLEAR_LEN
-    }
+    // One rule for the relay, the wire codec and the SDK (PROTOCOL §13.1).
+    conclave_wire::media::codec_clear_len(stream_is_audio, first_byte)
 }
 
 /// Something that seals SFrame frames under one sending KID and counter.
