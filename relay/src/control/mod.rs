@@ -68,16 +68,59 @@ pub fn router(state: SharedState, web_root: Option<std::path::PathBuf>) -> Route
             metrics::track,
         ))
         .with_state(state);
-    let not_found = || async { error::ApiError::not_found("no such endpoint") };
+    let api = api.fallback(|| async { error::ApiError::not_found("no such endpoint") });
     match web_root {
-        // The browser client's static files; unknown /v1 paths stay JSON errors.
-        Some(root) => api
-            .route("/v1/{*rest}", axum::routing::any(not_found))
-            .fallback_service(
-                tower_http::services::ServeDir::new(root).append_index_html_on_directories(true),
-            ),
-        None => api.fallback(not_found),
+        Some(root) => web_client(api, &root),
+        None => api,
     }
+}
+
+/// The browser client's files: `index.html` at `/` and the `app/` and `src/` trees the
+/// page loads. Nothing else under the web root (`node_modules/`, `test/`, `package.json` of
+/// a checkout) is served; unknown paths stay JSON errors.
+///
+/// Every file goes out with a strict content security policy: the page runs only its own
+/// scripts and workers and talks only to this relay, so injected markup can neither run
+/// code next to the keys nor send anything elsewhere.
+fn web_client(api: Router, root: &std::path::Path) -> Router {
+    use tower_http::services::{ServeDir, ServeFile};
+    let index = ServeFile::new(root.join("index.html"));
+    let tree = |dir: &str| {
+        ServeDir::new(root.join(dir))
+            .append_index_html_on_directories(false)
+            .fallback(axum::routing::any(|| async {
+                error::ApiError::not_found("no such file")
+            }))
+    };
+    let web = Router::new()
+        .route_service("/", index.clone())
+        .route_service("/index.html", index)
+        .nest_service("/app", tree("app"))
+        .nest_service("/src", tree("src"))
+        .layer(axum::middleware::map_response(web_headers));
+    api.merge(web)
+}
+
+/// The browser client's content security policy.
+pub const WEB_CSP: &str = "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; \
+    object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+async fn web_headers(mut resp: axum::response::Response) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(WEB_CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    resp
 }
 
 /// Builds the shared state.

@@ -132,11 +132,15 @@ function startProcess(name, cmd, args, opts) {
   return p;
 }
 
+/** Console reports of the pages about content-security-policy violations. */
+const cspViolations = [];
+
 async function registerPage(browser, base, name, query = '') {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warning') log(`${name} console.${m.type()}: ${m.text()}`);
+    if (/Content.Security.Policy/i.test(m.text())) cspViolations.push(`${name}: ${m.text()}`);
   });
   page.on('pageerror', (e) => log(`${name} page error: ${e.message}`));
   await page.goto(`${base}/${query}`);
@@ -371,6 +375,9 @@ async function main() {
   check(jsonLines(dave.out).some((e) => e.event === 'epoch_switched' && e.epoch === 1), 'dave followed the rekey to epoch 1');
   const davesEve = final.participants.find((x) => x.device_id === eve.account.device_id);
   check(!davesEve || davesEve.decrypted === 0, 'dave decrypts nothing of eve\'s');
+  // The relay serves the page with a strict content security policy; the client needs
+  // nothing it forbids.
+  check(cspViolations.length === 0, `no page broke the content security policy${cspViolations.length ? `: ${cspViolations.join('; ')}` : ''}`);
   log(`passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
