@@ -3,7 +3,10 @@
 //! `Ticket` credential, completes ICE (as the controlling, full agent) and DTLS-SRTP with
 //! the ICE-lite relay, answers the relay's renegotiation offers on the `conclave` data
 //! channel, sends VP8- and Opus-shaped codec frames (§13.1) sealed with the meeting keys,
-//! and opens and counts every frame it receives, per sender.
+//! and opens and counts every frame it receives, per sender. A publisher may send video as
+//! three simulcast layers (`l0`, `l1`, `l2`), and a subscriber may ask the relay for a
+//! highest layer (`layer`, §13.4); every video frame's first byte after its clear bytes
+//! names its layer, so a subscriber counts which layers reach it.
 //!
 //! The same synthetic frames ([`SyntheticMedia`]) feed a native publisher
 //! ([`native_source`]), so that both transports carry identical frames in a comparison.
@@ -25,7 +28,9 @@ use hmac::{KeyInit, Mac};
 use serde::Serialize;
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::channel::ChannelId;
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::media::{
+    Direction, Frequency, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer,
+};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
@@ -36,6 +41,8 @@ pub const VIDEO_FPS: u32 = 30;
 pub const KEYFRAME_EVERY: usize = 30;
 /// Opus frames per second (20 ms).
 pub const AUDIO_FPS: u32 = 50;
+/// The simulcast layers a publisher sends, lowest first (docs/PROTOCOL.md §13.3).
+pub const LAYERS: [&str; 3] = ["l0", "l1", "l2"];
 /// The longest a participant waits for ICE and DTLS.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -99,12 +106,16 @@ impl SyntheticMedia {
                     // Frame tag with bit 0 clear (key frame), start code, 640×360.
                     f[0] &= !1;
                     f[3..10].copy_from_slice(&[0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01]);
+                    let mark = layer_mark(&f);
+                    f[mark] = 0;
                     f
                 } else {
                     let n = rng.range(delta_mean * 4 / 5, delta_mean * 6 / 5).max(8);
                     let mut f = vec![0u8; n];
                     rng.fill(&mut f);
                     f[0] |= 1;
+                    let mark = layer_mark(&f);
+                    f[mark] = 0;
                     f
                 }
             })
@@ -120,6 +131,34 @@ impl SyntheticMedia {
             .collect();
         SyntheticMedia { video, audio }
     }
+
+    /// `frame` (one of [`Self::video`], which name layer 0: a single stream is the relay's
+    /// L0) as simulcast layer `layer`: a quarter of its size for layer 0, half for layer 1,
+    /// all of it for layer 2, marked with the layer.
+    pub fn for_layer(frame: &[u8], layer: u8) -> Vec<u8> {
+        let mark = layer_mark(frame);
+        let len = match layer {
+            0 => frame.len() / 4,
+            1 => frame.len() / 2,
+            _ => frame.len(),
+        };
+        let mut f = frame.get(..len.max(mark + 8)).unwrap_or(frame).to_vec();
+        if let Some(b) = f.get_mut(mark) {
+            *b = layer;
+        }
+        f
+    }
+}
+
+/// Where a synthetic video frame names its simulcast layer: the first byte after its clear
+/// bytes (§13.1), which travels encrypted.
+fn layer_mark(frame: &[u8]) -> usize {
+    conclave_wire::media::codec_clear_len(false, frame.first().copied().unwrap_or(1))
+}
+
+/// The layer a decrypted synthetic video frame names.
+pub fn layer_of_frame(frame: &[u8]) -> Option<u8> {
+    frame.get(layer_mark(frame)).copied().filter(|l| *l <= 2)
 }
 
 /// A native SDK source sending `media`'s frames as codec frames at the same rates.
@@ -140,6 +179,8 @@ pub fn native_source(media: &SyntheticMedia, video: bool) -> Source {
 pub struct RtcConfig {
     /// Send audio and video (otherwise only receive).
     pub publish: bool,
+    /// Send video as the three simulcast layers of [`LAYERS`] (otherwise one stream).
+    pub simulcast: bool,
     pub media: Arc<SyntheticMedia>,
 }
 
@@ -151,6 +192,8 @@ pub struct SenderStats {
     pub audio_decrypted: u64,
     pub video_decrypted: u64,
     pub bytes_decrypted: u64,
+    /// Decrypted video frames by the simulcast layer they name.
+    pub video_layers: BTreeMap<u8, u64>,
     /// Frames that did not open, by reason.
     pub failures: BTreeMap<String, u64>,
 }
@@ -209,6 +252,8 @@ impl RtcStats {
 pub struct RtcParticipant {
     stats: Arc<Mutex<RtcStats>>,
     stop: Arc<AtomicBool>,
+    /// A layer preference to send (`Some(max_layer)`), taken by the thread.
+    layer: Arc<Mutex<Option<Option<u8>>>>,
     thread: Option<JoinHandle<()>>,
     /// Kept for the meeting's lifetime (its membership).
     _session: Session,
@@ -218,6 +263,14 @@ impl RtcParticipant {
     /// A snapshot of its counters.
     pub fn stats(&self) -> RtcStats {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Asks the relay for video up to simulcast layer `max_layer` (`None`: no video) from
+    /// every publisher (a `layer` message, §13.4), once the data channel is open.
+    pub fn prefer_layer(&self, max_layer: Option<u8>) {
+        if let Ok(mut l) = self.layer.lock() {
+            *l = Some(max_layer);
+        }
     }
 
     /// Leaves (a `leave` on the data channel) and returns the final counters.
@@ -313,7 +366,20 @@ pub async fn start(
         None,
         None,
     );
-    let video = change.add_media(MediaKind::Video, Direction::SendOnly, stream, None, None);
+    let simulcast = config.simulcast.then(|| {
+        let mut s = Simulcast::new();
+        for rid in LAYERS {
+            s.add_send_layer(SimulcastLayer::new(rid));
+        }
+        s
+    });
+    let video = change.add_media(
+        MediaKind::Video,
+        Direction::SendOnly,
+        stream,
+        None,
+        simulcast,
+    );
     change.add_channel("conclave".into());
     let (offer, pending) = change
         .apply()
@@ -363,6 +429,7 @@ pub async fn start(
     };
     let stats = Arc::new(Mutex::new(local_stats.clone()));
     let stop = Arc::new(AtomicBool::new(false));
+    let layer = Arc::new(Mutex::new(None));
     let mut driver = Driver {
         rtc,
         socket,
@@ -380,6 +447,7 @@ pub async fn start(
         stats: stats.clone(),
         local_stats,
         last_publish: now,
+        layer: layer.clone(),
     };
     let stop2 = stop.clone();
     let thread = std::thread::Builder::new()
@@ -389,6 +457,7 @@ pub async fn start(
     Ok(RtcParticipant {
         stats,
         stop,
+        layer,
         thread: Some(thread),
         _session: session,
     })
@@ -413,6 +482,7 @@ struct Driver {
     stats: Arc<Mutex<RtcStats>>,
     local_stats: RtcStats,
     last_publish: Instant,
+    layer: Arc<Mutex<Option<Option<u8>>>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -492,6 +562,7 @@ impl Driver {
                 self.publish();
                 self.last_publish = now;
             }
+            self.send_layer_preference();
         }
         let _ = self.drain(Instant::now());
         self.publish();
@@ -501,6 +572,20 @@ impl Driver {
     fn publish(&self) {
         if let Ok(mut s) = self.stats.lock() {
             *s = self.local_stats.clone();
+        }
+    }
+
+    /// Sends a pending layer preference once the data channel is open.
+    fn send_layer_preference(&mut self) {
+        let Some(mut ch) = self.channel.and_then(|c| self.rtc.channel(c)) else {
+            return;
+        };
+        let Some(max_layer) = self.layer.lock().ok().and_then(|mut l| l.take()) else {
+            return;
+        };
+        let msg = serde_json::json!({"type": "layer", "max_layer": max_layer}).to_string();
+        if !ch.write(false, msg.as_bytes()).unwrap_or(false) {
+            self.local_stats.send_errors += 1;
         }
     }
 
@@ -629,6 +714,9 @@ impl Driver {
                     entry.audio_decrypted += 1;
                 } else {
                     entry.video_decrypted += 1;
+                    if let Some(l) = layer_of_frame(&plain) {
+                        *entry.video_layers.entry(l).or_default() += 1;
+                    }
                 }
             }
             Err(e) => {
@@ -640,9 +728,8 @@ impl Driver {
 
     fn send_frame(&mut self, audio: bool, now: Instant) {
         let media = self.config.media.clone();
-        let (mid, n, frames, clock, step) = if audio {
+        let (n, frames, clock, step) = if audio {
             (
-                self.audio,
                 &mut self.next_audio,
                 &media.audio,
                 Frequency::FORTY_EIGHT_KHZ,
@@ -650,7 +737,6 @@ impl Driver {
             )
         } else {
             (
-                self.video,
                 &mut self.next_video,
                 &media.video,
                 Frequency::NINETY_KHZ,
@@ -659,38 +745,56 @@ impl Driver {
         };
         let index = *n;
         *n += 1;
-        if frames.is_empty() {
+        let Some(frame) = frames.get((index % frames.len().max(1) as u64) as usize) else {
             return;
-        }
-        let frame = &frames[(index % frames.len() as u64) as usize];
-        let mut sealed = Vec::with_capacity(frame.len() + 32);
-        if seal_codec_frame(&mut self.crypto, audio, frame, &mut sealed).is_err() {
-            self.local_stats.send_errors += 1;
-            return;
-        }
-        let Some(writer) = self.rtc.writer(mid) else {
-            self.local_stats.send_errors += 1;
-            return;
-        };
-        let Some(pt) = writer.payload_params().next().map(|p| p.pt()) else {
-            self.local_stats.send_errors += 1;
-            return;
-        };
-        let writer = if audio {
-            writer.audio_level(-30, true)
-        } else {
-            writer
         };
         let time = MediaTime::new(index * step, clock);
-        if writer.write(pt, now, time, sealed).is_ok() {
-            if audio {
-                self.local_stats.audio_sent += 1;
-            } else {
-                self.local_stats.video_sent += 1;
+        let sent = if audio {
+            self.write(self.audio, None, true, frame, now, time)
+        } else if self.config.simulcast {
+            // Every layer is its own SFrame frame, as a browser's encoder makes them.
+            let mut all = true;
+            for (layer, rid) in (0u8..).zip(LAYERS) {
+                let f = SyntheticMedia::for_layer(frame, layer);
+                all &= self.write(self.video, Some(Rid::from(rid)), false, &f, now, time);
             }
+            all
         } else {
-            self.local_stats.send_errors += 1;
+            self.write(self.video, None, false, frame, now, time)
+        };
+        match (sent, audio) {
+            (false, _) => self.local_stats.send_errors += 1,
+            (true, true) => self.local_stats.audio_sent += 1,
+            (true, false) => self.local_stats.video_sent += 1,
         }
+    }
+
+    /// Seals `frame` and hands it to str0m on `mid` (simulcast layer `rid`).
+    fn write(
+        &mut self,
+        mid: Mid,
+        rid: Option<Rid>,
+        audio: bool,
+        frame: &[u8],
+        now: Instant,
+        time: MediaTime,
+    ) -> bool {
+        let mut sealed = Vec::with_capacity(frame.len() + 32);
+        if seal_codec_frame(&mut self.crypto, audio, frame, &mut sealed).is_err() {
+            return false;
+        }
+        let Some(writer) = self.rtc.writer(mid) else {
+            return false;
+        };
+        let Some(pt) = writer.payload_params().next().map(|p| p.pt()) else {
+            return false;
+        };
+        let writer = match (audio, rid) {
+            (true, _) => writer.audio_level(-30, true),
+            (false, Some(rid)) => writer.rid(rid),
+            (false, None) => writer,
+        };
+        writer.write(pt, now, time, sealed).is_ok()
     }
 }
 
@@ -906,6 +1010,7 @@ async fn bench_webrtc(
     for (s, keys) in p.subscribers {
         let config = RtcConfig {
             publish: false,
+            simulcast: false,
             media: media.clone(),
         };
         subs.push(start(url, s, keys, config).await?);
@@ -916,6 +1021,7 @@ async fn bench_webrtc(
         p.invitation.keys,
         RtcConfig {
             publish: true,
+            simulcast: false,
             media,
         },
     )
@@ -1194,6 +1300,23 @@ mod tests {
         // Deterministic per seed, different across seeds.
         assert_eq!(SyntheticMedia::new(7, 300).video, m.video);
         assert_ne!(SyntheticMedia::new(8, 300).video, m.video);
+    }
+
+    #[test]
+    fn simulcast_layers_shrink_keep_the_vp8_header_and_name_their_layer() {
+        let m = SyntheticMedia::new(7, 300);
+        for (i, f) in m.video.iter().enumerate() {
+            assert_eq!(layer_of_frame(f), Some(0), "frame {i}");
+            let layers: Vec<Vec<u8>> = (0..3).map(|l| SyntheticMedia::for_layer(f, l)).collect();
+            for (l, lf) in (0u8..).zip(&layers) {
+                assert_eq!(layer_of_frame(lf), Some(l), "frame {i} layer {l}");
+                // The clear bytes (key frame or not, the key frame's start code) are kept.
+                let clear = layer_mark(f);
+                assert_eq!(lf[..clear], f[..clear], "frame {i} layer {l}");
+            }
+            assert!(layers[0].len() < layers[1].len() && layers[1].len() < layers[2].len());
+            assert_eq!(layers[2].len(), f.len());
+        }
     }
 
     #[test]

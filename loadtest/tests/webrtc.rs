@@ -1,7 +1,9 @@
 //! Native ⇄ WebRTC interop through the real relay binary on loopback: one meeting with two
 //! str0m WebRTC participants (what a browser does: DTLS-SRTP, codec frames sealed with the
 //! meeting keys) and one native participant sending the VP8/Opus fixtures as codec frames.
-//! Every participant must decrypt frames of both others, with no decrypt failure.
+//! Every participant must decrypt frames of both others, with no decrypt failure. And
+//! simulcast on the WebRTC path: a str0m publisher sends three layers, and a str0m
+//! subscriber gets exactly the layer it asks for, at the full frame rate after each switch.
 
 mod common;
 
@@ -9,19 +11,36 @@ use common::relay_binary;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conclave_client::api::{MeetingOptions, MeetingRunner, Next, Received, Role};
+use conclave_client::api::{MeetingOptions, MeetingRunner, Next, Received, Role, Session};
 use conclave_client::container::{CallType, Payload};
 use conclave_client::media::{CodecFileSource, Source, parse_ivf, parse_ogg_opus};
+use conclave_client::meeting::EpochKeys;
 use conclave_crypto::CryptoProvider;
 use conclave_loadtest::relay::{RelaySettings, RelayUnderTest};
 use conclave_loadtest::run::register;
-use conclave_loadtest::webrtc::{self, RtcConfig, RtcStats, SyntheticMedia};
+use conclave_loadtest::webrtc::{self, RtcConfig, RtcParticipant, RtcStats, SyntheticMedia};
 
 const IVF: &[u8] = include_bytes!("../../web/test/fixtures/vp8.ivf");
 const OGG: &[u8] = include_bytes!("../../web/test/fixtures/opus.ogg");
 
 /// How long media flows once everyone is in.
 const MEDIA_FOR: Duration = Duration::from_secs(6);
+
+/// The meeting keys of the invite waiting for `s`.
+async fn invite_keys(s: &mut Session) -> EpochKeys {
+    s.receive()
+        .await
+        .unwrap()
+        .into_iter()
+        .find_map(|r| match r {
+            Received::Opened(d) => match &d.opened.payload {
+                Payload::Invite(k) => k.to_keys().ok(),
+                _ => None,
+            },
+            Received::Refused(_) => None,
+        })
+        .expect("an invite")
+}
 
 fn check_rtc(name: &str, s: &RtcStats, expect_from: &[u16]) {
     assert!(s.error.is_none(), "{name}: {s:?}");
@@ -78,25 +97,14 @@ async fn webrtc_and_native_participants_decrypt_each_other() {
         let media = Arc::new(SyntheticMedia::new(11, 300));
         let mut rtc = Vec::new();
         for mut s in others {
-            let keys = s
-                .receive()
-                .await
-                .unwrap()
-                .into_iter()
-                .find_map(|r| match r {
-                    Received::Opened(d) => match &d.opened.payload {
-                        Payload::Invite(k) => k.to_keys().ok(),
-                        _ => None,
-                    },
-                    Received::Refused(_) => None,
-                })
-                .expect("an invite");
+            let keys = invite_keys(&mut s).await;
             let p = webrtc::start(
                 &url,
                 s,
                 keys,
                 RtcConfig {
                     publish: true,
+                    simulcast: false,
                     media: media.clone(),
                 },
             )
@@ -162,4 +170,145 @@ async fn webrtc_and_native_participants_decrypt_each_other() {
         started.elapsed().as_secs_f64()
     );
     assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+/// Video frames from `from` by layer, between two snapshots of a subscriber.
+fn layers_between(before: &RtcStats, after: &RtcStats, from: u16) -> [u64; 3] {
+    let of = |s: &RtcStats| {
+        s.senders
+            .values()
+            .find(|f| f.sender_index == Some(from))
+            .map(|f| f.video_layers.clone())
+            .unwrap_or_default()
+    };
+    let (a, b) = (of(before), of(after));
+    let mut out = [0u64; 3];
+    for (l, n) in out.iter_mut().enumerate() {
+        let k = l as u8;
+        *n = b.get(&k).copied().unwrap_or(0) - a.get(&k).copied().unwrap_or(0);
+    }
+    out
+}
+
+/// Waits (at most 10 s) for a one-second window in which `sub` receives only `want`'s
+/// layer of `from`'s video (`None`: no video, audio still flowing), at a steady rate.
+async fn wait_for_layer(sub: &RtcParticipant, from: u16, want: Option<u8>) -> [u64; 3] {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = [0u64; 3];
+    while Instant::now() < deadline {
+        let before = sub.stats();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let after = sub.stats();
+        last = layers_between(&before, &after, from);
+        let audio = |s: &RtcStats| {
+            s.senders
+                .values()
+                .find(|f| f.sender_index == Some(from))
+                .map_or(0, |f| f.audio_decrypted)
+        };
+        let audio_flows = audio(&after) - audio(&before) > 25;
+        let only_want = match want {
+            // 30 frames a second are sent; a steady stream, not a trickle.
+            Some(l) => {
+                let l = usize::from(l);
+                last[l] >= 20 && (0..3).all(|o| o == l || last[o] == 0)
+            }
+            None => last == [0, 0, 0],
+        };
+        if only_want && audio_flows {
+            return last;
+        }
+    }
+    panic!("never only layer {want:?} of index {from}; the last second: {last:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webrtc_subscriber_receives_the_simulcast_layer_it_asks_for() {
+    let binary = relay_binary();
+    let relay = RelayUnderTest::start(
+        &binary,
+        RelaySettings {
+            workers: 1,
+            sendmmsg: true,
+            gso: true,
+            session_timeout_ms: None,
+        },
+    )
+    .expect("relay starts");
+    let url = relay.url.clone();
+    let outcome = tokio::time::timeout(Duration::from_secs(90), async move {
+        let provider: Arc<dyn CryptoProvider> =
+            Arc::new(conclave_crypto_software::SoftwareProvider::new());
+        let mut host = register(&url, provider.clone(), "host".into())
+            .await
+            .unwrap();
+        let mut publisher = register(&url, provider.clone(), "pub".into())
+            .await
+            .unwrap();
+        let mut subscriber = register(&url, provider.clone(), "sub".into())
+            .await
+            .unwrap();
+        let hashes = [publisher.user_hash(), subscriber.user_hash()].map(|h| h.to_string());
+        let invitation = host.call(&hashes, CallType::Video).await.unwrap();
+        let (pub_keys, sub_keys) = (
+            invite_keys(&mut publisher).await,
+            invite_keys(&mut subscriber).await,
+        );
+        // The initiator is in the meeting (it receives; it sends nothing).
+        let role = Role::Initiator {
+            members: invitation.members.clone(),
+            call_type: CallType::Video,
+        };
+        let runner = MeetingRunner::start(host, invitation.keys, role, MeetingOptions::default())
+            .await
+            .expect("the initiator joins");
+
+        // 300 kbit/s at the top layer: well inside the relay's starting estimate.
+        let media = Arc::new(SyntheticMedia::new(12, 300));
+        let publisher = webrtc::start(
+            &url,
+            publisher,
+            pub_keys,
+            RtcConfig {
+                publish: true,
+                simulcast: true,
+                media: media.clone(),
+            },
+        )
+        .await
+        .expect("the publisher joins");
+        let subscriber = webrtc::start(
+            &url,
+            subscriber,
+            sub_keys,
+            RtcConfig {
+                publish: false,
+                simulcast: false,
+                media,
+            },
+        )
+        .await
+        .expect("the subscriber joins");
+        let from = publisher.stats().own_index;
+
+        // Down to the lowest layer, up to the highest, one down, then no video at all, and
+        // back: each switch lands at a key frame and the stream goes on at full rate.
+        let mut seen = Vec::new();
+        for want in [Some(0), Some(2), Some(1), None, Some(2)] {
+            subscriber.prefer_layer(want);
+            seen.push((want, wait_for_layer(&subscriber, from, want).await));
+        }
+        let pub_stats = publisher.stop();
+        let sub_stats = subscriber.stop();
+        drop(runner.finish().await);
+        (seen, pub_stats, sub_stats)
+    })
+    .await;
+    let (seen, pub_stats, sub_stats) = outcome.expect("done within 90 s");
+    eprintln!("simulcast: frames per layer in the settled second after each switch: {seen:?}");
+    assert!(pub_stats.error.is_none(), "{pub_stats:?}");
+    assert!(sub_stats.error.is_none(), "{sub_stats:?}");
+    assert_eq!(sub_stats.decrypt_failures(), 0, "{sub_stats:?}");
+    assert_eq!(sub_stats.unknown_track, 0, "{sub_stats:?}");
+    drop(relay);
 }
