@@ -266,6 +266,8 @@ window.conclave = {
   error: () => state.error,
   /** @returns {Promise<object|null>} the meeting's counters (see Room.stats) */
   stats: () => (state.room ? state.room.stats() : Promise.resolve(null)),
+  /** Chooses the video layer by hand (0–2, null: none; undefined: by the grid). */
+  preferLayer: (layer) => { if (state.room) state.room.preferLayer(layer); },
   wrongKey,
 };
 

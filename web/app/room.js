@@ -6,6 +6,18 @@ import { E2ee } from './e2ee.js';
 import { MediaSession } from './webrtc.js';
 import { fromB64, b64, rosterCode, sha256, hex } from './util.js';
 
+/**
+ * The simulcast layer asked of the relay for a grid of `n` remote tiles: the full layer for
+ * one or two, the middle one up to four, the lowest beyond.
+ * @param {number} n
+ * @returns {number}
+ */
+export function layerForGrid(n) {
+  if (n <= 2) return 2;
+  if (n <= 4) return 1;
+  return 0;
+}
+
 /** Video capture asked of the camera (the fake device of tests honours it). */
 const VIDEO = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 15 } };
 
@@ -56,6 +68,9 @@ export class Room extends EventTarget {
     this.rekeying = Promise.resolve();
     this.timer = null;
     this.lastStats = null;
+    /** @type {number|null|undefined} a layer chosen by hand (undefined: by the grid) */
+    this.layerChoice = undefined;
+    this.onVisibility = () => this.chooseLayer();
   }
 
   emit(type, detail) {
@@ -82,6 +97,8 @@ export class Room extends EventTarget {
     s.addEventListener('closed', (e) => this.emit('closed', { reason: e.detail.reason }));
     s.addEventListener('state', (e) => this.emit('state', e.detail));
     s.addEventListener('error', (e) => this.emit('error', e.detail));
+    this.chooseLayer();
+    document.addEventListener('visibilitychange', this.onVisibility);
     await s.start();
     this.timer = setInterval(() => this.refresh().catch(() => {}), 500);
   }
@@ -182,6 +199,7 @@ export class Room extends EventTarget {
         tile.audio.play().catch(() => {});
       }
     }
+    this.chooseLayer();
   }
 
   dropSource(sourceId) {
@@ -190,6 +208,28 @@ export class Room extends EventTarget {
       tile.el.remove();
       this.tiles.delete(sourceId);
     }
+    this.chooseLayer();
+  }
+
+  /**
+   * Which video the relay sends us: none while the page is hidden, else the layer chosen by
+   * hand, else the one that suits the grid ({@link layerForGrid}).
+   */
+  chooseLayer() {
+    if (!this.session) return;
+    let layer = this.layerChoice;
+    if (layer === undefined) layer = layerForGrid(this.tiles.size);
+    if (document.visibilityState === 'hidden') layer = null;
+    this.session.setMaxLayer(layer);
+  }
+
+  /**
+   * Chooses the video layer by hand (0–2, null: no video) or, with undefined, by the grid.
+   * @param {number|null|undefined} layer
+   */
+  preferLayer(layer) {
+    this.layerChoice = layer;
+    this.chooseLayer();
   }
 
   highlight(sourceId) {
@@ -256,6 +296,7 @@ export class Room extends EventTarget {
       roster_code: this.code,
       active_speaker: this.activeSpeaker ?? null,
       transform: this.e2ee?.mode ?? null,
+      max_layer: this.session?.maxLayer ?? null,
       e2ee,
       inbound,
       outbound: this.session ? await this.session.outboundStats() : [],
@@ -301,6 +342,7 @@ export class Room extends EventTarget {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    document.removeEventListener('visibilitychange', this.onVisibility);
     if (tell) {
       try {
         if (this.isInitiator) await this.account.api.endMeeting(this.meetingId);

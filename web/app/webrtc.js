@@ -75,6 +75,8 @@ export class MediaSession extends EventTarget {
     this.chain = Promise.resolve();
     this.audioSender = null;
     this.videoSender = null;
+    /** @type {number|null|undefined} the highest layer asked of the relay (null: no video) */
+    this.maxLayer = undefined;
   }
 
   emit(type, detail) {
@@ -94,6 +96,9 @@ export class MediaSession extends EventTarget {
     const dc = pc.createDataChannel('conclave', { ordered: true });
     this.dc = dc;
     dc.onmessage = (ev) => this.onMessage(ev.data);
+    dc.onopen = () => {
+      if (this.maxLayer !== undefined) this.send({ type: 'layer', max_layer: this.maxLayer });
+    };
 
     const audio = this.stream.getAudioTracks()[0];
     const video = this.stream.getVideoTracks()[0];
@@ -169,6 +174,17 @@ export class MediaSession extends EventTarget {
   }
 
   /**
+   * Asks the relay for video up to simulcast layer `layer` of every publisher (0–2; null:
+   * no video at all), now or as soon as the data channel opens (§13.4).
+   * @param {number|null} layer
+   */
+  setMaxLayer(layer) {
+    if (layer === this.maxLayer) return;
+    this.maxLayer = layer;
+    this.send({ type: 'layer', max_layer: layer });
+  }
+
+  /**
    * Mutes or unmutes the microphone (the sender keeps running; silence is sent).
    * @param {boolean} muted
    */
@@ -210,6 +226,7 @@ export class MediaSession extends EventTarget {
         bytesReceived: s.bytesReceived ?? 0,
         framesDecoded: s.framesDecoded ?? 0,
         framesReceived: s.framesReceived ?? 0,
+        frameWidth: s.frameWidth ?? 0,
         totalSamplesReceived: s.totalSamplesReceived ?? 0,
         audioLevel: s.audioLevel ?? 0,
         totalAudioEnergy: s.totalAudioEnergy ?? 0,
@@ -224,7 +241,13 @@ export class MediaSession extends EventTarget {
     const out = [];
     (await this.pc.getStats()).forEach((s) => {
       if (s.type !== 'outbound-rtp') return;
-      out.push({ kind: s.kind, rid: s.rid ?? null, packetsSent: s.packetsSent ?? 0, framesEncoded: s.framesEncoded ?? 0 });
+      out.push({
+        kind: s.kind,
+        rid: s.rid ?? null,
+        packetsSent: s.packetsSent ?? 0,
+        framesEncoded: s.framesEncoded ?? 0,
+        frameWidth: s.frameWidth ?? 0,
+      });
     });
     return out;
   }

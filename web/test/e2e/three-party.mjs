@@ -327,6 +327,33 @@ async function main() {
   await alice.page.screenshot({ path: shot, fullPage: true });
   log(`screenshot: ${shot}`);
 
+  // --- simulcast: carol's grid of four remote tiles asks the relay for the middle layer; she
+  // takes the lowest by hand, then the grid's again. Each time alice's video at carol turns
+  // into the layer alice sends at that width, and carol keeps decoding it. ---
+  const carolLayer = (await pageStats(carol)).max_layer;
+  check(carolLayer === 1, `carol's grid of four remote tiles asks for layer 1 (max_layer ${carolLayer})`);
+  const aliceWidths = async () => {
+    const out = (await pageStats(alice)).outbound.filter((o) => o.kind === 'video');
+    return Object.fromEntries(out.map((o) => [o.rid, o.frameWidth]));
+  };
+  const carolSeesAlice = async () => {
+    const v = (await pageStats(carol)).inbound.filter((x) => x.kind === 'video' && x.sender_index === alice.index);
+    return { width: Math.max(0, ...v.map((x) => x.frameWidth)), frames: v.reduce((x, y) => x + y.framesDecoded, 0) };
+  };
+  for (const [choice, rid, what] of [[0, 'l0', 'the lowest layer, chosen by hand'], [undefined, 'l1', 'the grid\'s layer again']]) {
+    await carol.page.evaluate((l) => window.conclave.preferLayer(l), choice);
+    const at = await waitFor(`carol receiving alice's ${rid}`, async () => {
+      const w = await aliceWidths();
+      const seen = await carolSeesAlice();
+      return w.l0 > 0 && w.l1 > w.l0 && seen.width === w[rid] ? seen : null;
+    }, 20_000);
+    const on = await waitFor(`carol decoding alice's ${rid}`, async () => {
+      const seen = await carolSeesAlice();
+      return seen.frames >= at.frames + 5 ? seen : null;
+    }, 20_000);
+    check(on.width === at.width, `carol gets ${what}: alice's ${rid} (${at.width} px wide), decoded on (frames ${at.frames} → ${on.frames})`);
+  }
+
   // --- bob leaves: alice (the initiator) rekeys the others to epoch 1 without him ---
   await bob.page.click('#leave');
   await bob.page.waitForFunction(() => window.conclave.phase() === 'ready', null, { timeout: 20_000 });
