@@ -38,6 +38,8 @@ pub struct Worker {
 
 /// Datagrams read from the WebRTC socket per turn.
 const RTC_BATCH: usize = 64;
+/// Room, in full-size datagrams, for what the WebRTC socket sends between flushes.
+const RTC_EGRESS: usize = RECV_BATCH * 2;
 
 impl Worker {
     /// Runs until `stop` is set, then closes every session (`CLOSED(5)`).
@@ -55,6 +57,16 @@ impl Worker {
         let mut recv = RecvBatch::new(RECV_BATCH);
         let mut rtc_buf = vec![0u8; 2048];
         let mut egress = Egress::new(self.egress, RECV_BATCH * 2, SEND_BATCH);
+        // The WebRTC socket's datagrams (str0m's, already encrypted per peer) go out in
+        // batches too; GSO needs equal-size segments to one destination, which they are not.
+        let mut rtc_egress = Egress::new(
+            EgressConfig {
+                gso: false,
+                ..self.egress
+            },
+            RTC_EGRESS,
+            SEND_BATCH,
+        );
         let mut published = Counters::default();
         loop {
             let stopping = self.stop.load(Ordering::Relaxed);
@@ -87,8 +99,9 @@ impl Worker {
                     }
                 }
             }
+            self.queue_bridged(&mut egress);
             self.flush(&mut egress);
-            self.send_rtc();
+            self.send_rtc(&mut rtc_egress);
             self.stats.publish(
                 usize::from(self.index),
                 &mut published,
@@ -167,20 +180,30 @@ impl Worker {
         }
     }
 
-    /// Sends what the WebRTC peers and the bridge queued.
-    fn send_rtc(&mut self) {
-        if let Some(socket) = &self.rtc_socket {
-            while let Some((dest, data)) = self.core.poll_rtc_transmit() {
-                match socket.send_to(&data, dest) {
-                    Ok(n) => self.core.count_sent(1, n as u64),
-                    Err(_) => self.core.count_send_errors(1),
+    /// Sends what the WebRTC peers queued, batched like the native egress.
+    fn send_rtc(&mut self, egress: &mut Egress) {
+        let Some(socket) = &self.rtc_socket else {
+            return;
+        };
+        while let Some((dest, data)) = self.core.poll_rtc_transmit() {
+            if !egress.push_control(&data, dest) {
+                Self::flush_into(socket, &mut self.core, egress);
+                if !egress.push_control(&data, dest) {
+                    self.core.count_send_errors(1);
                 }
             }
         }
+        Self::flush_into(socket, &mut self.core, egress);
+    }
+
+    /// Moves the browsers' frames, fragmented for native subscribers, into the native egress.
+    fn queue_bridged(&mut self, egress: &mut Egress) {
         while let Some((dest, data)) = self.core.poll_bridged() {
-            match self.socket.send_to(&data, dest) {
-                Ok(n) => self.core.count_sent(1, n as u64),
-                Err(_) => self.core.count_send_errors(1),
+            if !egress.push_control(&data, dest) {
+                Self::flush_into(&self.socket, &mut self.core, egress);
+                if !egress.push_control(&data, dest) {
+                    self.core.count_send_errors(1);
+                }
             }
         }
     }
