@@ -17,6 +17,7 @@ use conclave_client::identity::Identity;
 use conclave_client::media::{
     AudioConfig, AudioSource, MediaEvent, Source, VideoConfig, VideoSource,
 };
+use conclave_client::meeting::EpochKeys;
 use conclave_crypto::CryptoProvider;
 use tokio::task::JoinSet;
 
@@ -85,6 +86,17 @@ pub async fn register(
         .await
         .map_err(|e| format!("{name}: registering: {e}"))?;
     Ok(session)
+}
+
+/// The meeting keys of the first invite among `received`.
+pub fn invite_keys(received: Vec<Received>) -> Option<EpochKeys> {
+    received.into_iter().find_map(|r| match r {
+        Received::Opened(d) => match &d.opened.payload {
+            Payload::Invite(k) => k.to_keys().ok(),
+            _ => None,
+        },
+        Received::Refused(_) => None,
+    })
 }
 
 fn sources(spec: &RunSpec, index: u32, publisher: bool) -> Vec<Source> {
@@ -212,15 +224,7 @@ pub async fn run(
                 .receive()
                 .await
                 .map_err(|e| format!("meeting {m}: fetching the invite: {e}"))?;
-            let keys = received
-                .into_iter()
-                .find_map(|r| match r {
-                    Received::Opened(d) => match &d.opened.payload {
-                        Payload::Invite(k) => k.to_keys().ok(),
-                        _ => None,
-                    },
-                    Received::Refused(_) => None,
-                })
+            let keys = invite_keys(received)
                 .ok_or_else(|| format!("meeting {m}: participant {} got no invite", p.index))?;
             members.push(Joiner {
                 meeting: m,

@@ -11,13 +11,13 @@ use common::relay_binary;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conclave_client::api::{MeetingOptions, MeetingRunner, Next, Received, Role, Session};
-use conclave_client::container::{CallType, Payload};
+use conclave_client::api::{MeetingOptions, MeetingRunner, Next, Role, Session};
+use conclave_client::container::CallType;
 use conclave_client::media::{CodecFileSource, Source, parse_ivf, parse_ogg_opus};
 use conclave_client::meeting::EpochKeys;
 use conclave_crypto::CryptoProvider;
 use conclave_loadtest::relay::{RelaySettings, RelayUnderTest};
-use conclave_loadtest::run::register;
+use conclave_loadtest::run::{self, register};
 use conclave_loadtest::webrtc::{self, RtcConfig, RtcParticipant, RtcStats, SyntheticMedia};
 
 const IVF: &[u8] = include_bytes!("../../web/test/fixtures/vp8.ivf");
@@ -28,18 +28,21 @@ const MEDIA_FOR: Duration = Duration::from_secs(6);
 
 /// The meeting keys of the invite waiting for `s`.
 async fn invite_keys(s: &mut Session) -> EpochKeys {
-    s.receive()
-        .await
-        .unwrap()
-        .into_iter()
-        .find_map(|r| match r {
-            Received::Opened(d) => match &d.opened.payload {
-                Payload::Invite(k) => k.to_keys().ok(),
-                _ => None,
-            },
-            Received::Refused(_) => None,
-        })
-        .expect("an invite")
+    run::invite_keys(s.receive().await.unwrap()).expect("an invite")
+}
+
+/// The relay binary on loopback, one media worker.
+fn start_relay() -> RelayUnderTest {
+    RelayUnderTest::start(
+        &relay_binary(),
+        RelaySettings {
+            workers: 1,
+            sendmmsg: true,
+            gso: true,
+            session_timeout_ms: None,
+        },
+    )
+    .expect("relay starts")
 }
 
 fn check_rtc(name: &str, s: &RtcStats, expect_from: &[u16]) {
@@ -66,18 +69,9 @@ fn check_rtc(name: &str, s: &RtcStats, expect_from: &[u16]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webrtc_and_native_participants_decrypt_each_other() {
-    let binary = relay_binary();
+    relay_binary();
     let started = Instant::now();
-    let relay = RelayUnderTest::start(
-        &binary,
-        RelaySettings {
-            workers: 1,
-            sendmmsg: true,
-            gso: true,
-            session_timeout_ms: None,
-        },
-    )
-    .expect("relay starts");
+    let relay = start_relay();
     let url = relay.url.clone();
     let outcome = tokio::time::timeout(Duration::from_secs(50), async move {
         let provider: Arc<dyn CryptoProvider> =
@@ -224,17 +218,7 @@ async fn wait_for_layer(sub: &RtcParticipant, from: u16, want: Option<u8>) -> [u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webrtc_subscriber_receives_the_simulcast_layer_it_asks_for() {
-    let binary = relay_binary();
-    let relay = RelayUnderTest::start(
-        &binary,
-        RelaySettings {
-            workers: 1,
-            sendmmsg: true,
-            gso: true,
-            session_timeout_ms: None,
-        },
-    )
-    .expect("relay starts");
+    let relay = start_relay();
     let url = relay.url.clone();
     let outcome = tokio::time::timeout(Duration::from_secs(90), async move {
         let provider: Arc<dyn CryptoProvider> =

@@ -5,39 +5,12 @@
 
 mod common;
 
-use std::time::Duration;
-
+use common::http::Reply;
 use common::media::RelayProcess;
 use serde_json::Value;
 
-struct Reply {
-    status: u16,
-    content_type: String,
-    csp: String,
-    body: String,
-}
-
 fn get(url: &str) -> Reply {
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let mut resp = agent.get(url).call().expect("HTTP request");
-    let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string()
-    };
-    let (content_type, csp) = (header("content-type"), header("content-security-policy"));
-    Reply {
-        status: resp.status().as_u16(),
-        content_type,
-        csp,
-        body: resp.body_mut().read_to_string().unwrap_or_default(),
-    }
+    common::http::request("GET", url, &[], b"")
 }
 
 #[test]
@@ -74,12 +47,16 @@ fn the_page_and_its_modules_are_served_and_nothing_else_of_the_web_root() {
     ] {
         let r = get(&url(path));
         assert_eq!(r.status, 200, "{path}: {}", r.body);
-        assert!(r.content_type.contains(mime), "{path}: {}", r.content_type);
-        // The page runs only its own scripts and talks only to this relay.
         assert!(
-            r.csp.starts_with("default-src 'self';") && r.csp.contains("object-src 'none'"),
+            r.header("content-type").contains(mime),
             "{path}: {}",
-            r.csp
+            r.header("content-type")
+        );
+        // The page runs only its own scripts and talks only to this relay.
+        let csp = r.header("content-security-policy");
+        assert!(
+            csp.starts_with("default-src 'self';") && csp.contains("object-src 'none'"),
+            "{path}: {csp}"
         );
         let want = files.iter().find(|(p, _)| *p == file).map(|(_, t)| *t);
         assert_eq!(Some(r.body.as_str()), want, "{path}");

@@ -9,9 +9,10 @@ mod common;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
+use common::http::Reply;
 use common::media::{Device, RelayProcess, Ticket, create_meeting, join_ticket};
 use hmac::{KeyInit, Mac};
-use serde_json::{Value, json};
+use serde_json::json;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
@@ -33,63 +34,10 @@ fn credential(t: &Ticket, body: &[u8], key: &[u8; 32]) -> String {
     )
 }
 
-struct Reply {
-    status: u16,
-    content_type: String,
-    location: String,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-
-    fn code(&self) -> String {
-        self.json()["error"]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-}
-
 fn request(method: &str, url: &str, auth: Option<&str>, body: &[u8]) -> Reply {
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let result = match method {
-        "POST" => {
-            let mut r = agent.post(url).header("Content-Type", "application/sdp");
-            if let Some(a) = auth {
-                r = r.header("Authorization", a);
-            }
-            r.send(body)
-        }
-        _ => {
-            let mut r = agent.delete(url);
-            if let Some(a) = auth {
-                r = r.header("Authorization", a);
-            }
-            r.call()
-        }
-    };
-    let mut resp = result.expect("HTTP request");
-    let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string()
-    };
-    let (content_type, location) = (header("content-type"), header("location"));
-    Reply {
-        status: resp.status().as_u16(),
-        content_type,
-        location,
-        body: resp.body_mut().read_to_string().unwrap_or_default(),
-    }
+    let mut headers = vec![("Content-Type", "application/sdp")];
+    headers.extend(auth.map(|a| ("Authorization", a)));
+    common::http::request(method, url, &headers, body)
 }
 
 /// The WebRTC socket from the relay's startup lines (`media webrtc udp ADDR`).
@@ -174,12 +122,12 @@ fn offers_are_answered_once_per_valid_ticket_and_everything_else_is_refused() {
     // A usable offer: an ICE-lite answer with a loopback host candidate.
     let r = request("POST", &url, Some(&credential(&t, offer, &t.key)), offer);
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.content_type, "application/sdp");
+    assert_eq!(r.header("content-type"), "application/sdp");
     assert!(r.body.contains("a=ice-lite"), "{}", r.body);
     assert!(r.body.contains("127.0.0.1"), "{}", r.body);
     let session = hex::encode(t.join.session_id);
     assert_eq!(
-        r.location,
+        r.header("location"),
         format!("/v1/meetings/{meeting}/webrtc/{session}")
     );
     // The ticket's session joins once.

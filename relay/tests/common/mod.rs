@@ -55,4 +55,5 @@ pub fn libz() -> PathBuf {
     }
     panic!("libz.so.1 not found on this system");
 }
+pub mod http;
 pub mod media;
