@@ -9,6 +9,7 @@
 //! - [`channel`]: the `conclave` data channel's messages.
 //! - [`peer`]: one browser around a str0m `Rtc`: renegotiation, frames, keyframe limits.
 //! - [`bridge`]: native fragments ⇄ whole frames.
+//! - [`stun`]: which peer a binding request from a new address is for.
 //! - `worker`: the worker core's WebRTC side: offers, datagrams, routing of browser frames,
 //!   control messages, membership, timeouts.
 
@@ -16,6 +17,7 @@ pub mod bridge;
 pub mod channel;
 pub mod peer;
 pub mod signal;
+pub mod stun;
 mod worker;
 
 use std::collections::{HashMap, VecDeque};
@@ -62,6 +64,8 @@ pub struct RtcPeers {
     candidates: Vec<SocketAddr>,
     peers: HashMap<ParticipantId, Peer>,
     by_addr: HashMap<SocketAddr, ParticipantId>,
+    /// The relay's ICE ufrag of each peer (a binding request's `USERNAME` names it).
+    by_ufrag: HashMap<String, ParticipantId>,
     timeouts: HashMap<ParticipantId, Instant>,
     /// Peers to poll (new input, frames written, control messages).
     dirty: Vec<ParticipantId>,

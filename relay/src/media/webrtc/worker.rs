@@ -70,7 +70,9 @@ impl WorkerCore {
             expires_ms: join.expires_ms,
         };
         match Peer::accept(now, id, source, offer, &self.rtc.candidates) {
-            Ok((peer, answer)) => {
+            Ok((mut peer, answer)) => {
+                let ufrag = peer.rtc.direct_api().local_ice_credentials().ufrag;
+                self.rtc.by_ufrag.insert(ufrag, source);
                 self.rtc.peers.insert(source, peer);
                 self.table.add_other(join.meeting_id);
                 self.rtc.bridge_tx.insert(source, BridgeTx::default());
@@ -112,19 +114,25 @@ impl WorkerCore {
                 contents,
             },
         );
-        let known = self.rtc.by_addr.get(&from).copied().filter(|id| {
+        // A known address, else the peer a binding request names; nothing else from a new
+        // address is read (ICE precedes DTLS and SRTP).
+        let accepts = |id: &ParticipantId| {
             self.rtc
                 .peers
                 .get(id)
                 .is_some_and(|p| p.rtc.accepts(&input))
-        });
-        let id = known.or_else(|| {
-            self.rtc
-                .peers
-                .iter()
-                .find(|(_, p)| p.rtc.accepts(&input))
-                .map(|(id, _)| *id)
-        });
+        };
+        let id = self
+            .rtc
+            .by_addr
+            .get(&from)
+            .copied()
+            .filter(accepts)
+            .or_else(|| {
+                super::stun::local_ufrag(buf)
+                    .and_then(|u| self.rtc.by_ufrag.get(u).copied())
+                    .filter(accepts)
+            });
         let Some(id) = id else {
             self.counters.drop(Drop::RtcUnknownPeer);
             return;
@@ -425,6 +433,7 @@ impl WorkerCore {
         }
         p.close();
         self.rtc.by_addr.retain(|_, v| *v != id);
+        self.rtc.by_ufrag.retain(|_, v| *v != id);
         self.rtc.timeouts.remove(&id);
         self.rtc.bridge_tx.remove(&id);
         self.rtc.assembler.expire(now, Some(id));
