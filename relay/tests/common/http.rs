@@ -42,23 +42,9 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -
         .build()
         .new_agent();
     let result = match method {
-        "POST" => {
-            let mut r = agent.post(url);
-            for (n, v) in headers {
-                r = r.header(*n, *v);
-            }
-            r.send(body)
-        }
-        "DELETE" | "GET" => {
-            let mut r = match method {
-                "GET" => agent.get(url),
-                _ => agent.delete(url),
-            };
-            for (n, v) in headers {
-                r = r.header(*n, *v);
-            }
-            r.call()
-        }
+        "POST" => with_headers(agent.post(url), headers).send(body),
+        "GET" => with_headers(agent.get(url), headers).call(),
+        "DELETE" => with_headers(agent.delete(url), headers).call(),
         other => panic!("unsupported method {other}"),
     };
     let mut resp = result.expect("HTTP request");
@@ -75,4 +61,14 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -
         headers,
         body: resp.body_mut().read_to_string().unwrap_or_default(),
     }
+}
+
+fn with_headers<B>(
+    mut r: ureq::RequestBuilder<B>,
+    headers: &[(&str, &str)],
+) -> ureq::RequestBuilder<B> {
+    for (n, v) in headers {
+        r = r.header(*n, *v);
+    }
+    r
 }
