@@ -105,8 +105,7 @@ fn configure_pragmas(conn: &Connection, file: bool) -> rusqlite::Result<()> {
     if file {
         // Write-ahead logging: readers never block the writer nor the other way round,
         // and a commit appends to the log instead of rewriting pages in place.
-        let mode: String =
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        let mode = journal_mode_wal(conn)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
@@ -127,6 +126,25 @@ fn configure_pragmas(conn: &Connection, file: bool) -> rusqlite::Result<()> {
     }
     conn.pragma_update(None, "foreign_keys", true)?;
     Ok(())
+}
+
+/// Switches to write-ahead logging. On a new file several connections opening at once race
+/// for the exclusive lock this takes, and SQLite answers `SQLITE_BUSY` at once, without its
+/// busy handler, to the losers: they retry with the busy handler's backoff until the
+/// deadline of the call.
+fn journal_mode_wal(conn: &Connection) -> rusqlite::Result<String> {
+    let mut attempt = 0;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)) {
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
+                if !busy_handler(attempt) {
+                    return Err(e);
+                }
+                attempt = attempt.saturating_add(1);
+            }
+            other => return other,
+        }
+    }
 }
 
 fn open_file(path: &Path, db: &str, busy_timeout: Duration) -> Result<Connection, PluginError> {
